@@ -1,0 +1,92 @@
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { SQL } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { Database, Orm } from '../database.js';
+import { quoteIdent } from '../database.js';
+import * as schema from '../schema/index.js';
+
+type Client = postgres.Sql | postgres.TransactionSql;
+
+export function openPostgres(url: string, options: { max: number }): Database {
+  const sql = postgres(url, {
+    max: options.max,
+    // Notices (e.g. "relation already exists, skipping") are not worth a log line each.
+    onnotice: () => {},
+    connection: { application_name: 'estate-edge-origin' },
+  });
+  return wrap(sql, async () => {
+    await sql.end({ timeout: 5 });
+  });
+}
+
+function wrap(client: Client, close: () => Promise<void>, txOrm?: Orm): Database {
+  const orm = txOrm ?? (drizzle(client as postgres.Sql, { schema }) as unknown as Orm);
+  const db: Database = {
+    driver: 'postgres',
+    orm,
+    async rows<T extends Record<string, unknown>>(query: SQL) {
+      return (await orm.execute(query)) as unknown as T[];
+    },
+    async copyFrom(table, columns, lines) {
+      const cols = columns.map(quoteIdent).join(', ');
+      const sink: Writable = await client
+        .unsafe(`COPY ${quoteIdent(table)} (${cols}) FROM STDIN`)
+        .writable();
+      await pipeline(Readable.from(batched(lines)), sink);
+    },
+    async withLock(key, fn, options) {
+      if (!('reserve' in client)) throw new Error('withLock cannot be used inside a transaction');
+      // A session-level advisory lock belongs to one connection: reserve one for its lifetime.
+      const conn = await client.reserve();
+      try {
+        const id = `estate-edge:${key}`;
+        if (options?.wait === false) {
+          const [row] = await conn`SELECT pg_try_advisory_lock(hashtext(${id})) AS ok`;
+          if (!row?.ok) return { acquired: false };
+        } else {
+          await conn`SELECT pg_advisory_lock(hashtext(${id}))`;
+        }
+        try {
+          return { acquired: true, value: await fn() };
+        } finally {
+          await conn`SELECT pg_advisory_unlock(hashtext(${id}))`;
+        }
+      } finally {
+        conn.release();
+      }
+    },
+    async transaction(fn) {
+      if (txOrm) return fn(db); // already inside one: join it
+      // drizzle's transaction, so drizzle queries inside run on the transaction's connection;
+      // its session holds that connection's raw client, which COPY needs.
+      return orm.transaction((tx) => fn(wrap(sessionClient<Client>(tx), async () => {}, tx as unknown as Orm)));
+    },
+    close,
+  };
+  return db;
+}
+
+/** The raw driver client behind a drizzle transaction (not part of drizzle's typed API). */
+export function sessionClient<T>(tx: unknown): T {
+  return (tx as { session: { client: T } }).session.client;
+}
+
+/** Join many small lines into ~256 KB writes: one socket write per line is the slow part. */
+async function* batched(lines: AsyncIterable<string>, bytes = 256 * 1024) {
+  let buffer: string[] = [];
+  let size = 0;
+  for await (const line of lines) {
+    buffer.push(line);
+    size += line.length;
+    if (size >= bytes) {
+      yield buffer.join('');
+      buffer = [];
+      size = 0;
+    }
+  }
+  if (buffer.length > 0) yield buffer.join('');
+}
+
+export { batched };

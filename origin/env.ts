@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** Parsed once at the door; anything invalid stops the process with the variable's name. */
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** A PostGIS server. Unset: the embedded PGlite default under DATA_DIR. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Where the embedded database keeps its files. */
+  DATA_DIR: z.string().min(1).default('.data/pglite'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Apply pending migrations on start (the compose stack runs them in a one-shot service). */
+  MIGRATE_ON_START: z.stringbool().default(true),
+  /** Load the bundled King County sample when the listings table is empty. */
+  SEED_ON_START: z.stringbool().default(true),
+  /** Size of the postgres connection pool. */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** SIGTERM budget: how long in-flight requests may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type OriginEnv = z.infer<typeof EnvSchema>;
+
+export class EnvError extends Error {
+  readonly code = 'ENV_INVALID';
+}
+
+/** Parse `process.env`-like input. Throws an EnvError naming every bad variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): OriginEnv {
+  const result = EnvSchema.safeParse(source);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  throw new EnvError(`invalid environment: ${problems.join('; ')}`);
+}

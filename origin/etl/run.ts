@@ -1,0 +1,230 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Database } from '../db/database.js';
+import { etlRuns } from '../db/schema/index.js';
+import { RunConflictError } from './errors.js';
+import { openInput } from './fetch-input.js';
+import { readRecords } from './readers.js';
+import type { Mapping } from './source-config.js';
+import { getSource, type Source } from './sources.js';
+import {
+  createStagingTable,
+  mergeStaged,
+  rejectDuplicateKeys,
+  rejectedLine,
+  STAGING_COLUMNS,
+  STAGING_TABLE,
+  stagedCounts,
+  stagedLine,
+  storeRejects,
+} from './staging.js';
+import { compileTransform } from './transform.js';
+import { withoutSecondaryIndexes } from './bulk.js';
+
+export type RunProgress = { rowsRead: number; rowsRejected: number; elapsedMs: number };
+
+export type RunOptions = {
+  /** Who started it: 'cli', 'api', 'schedule', 'seed'. */
+  trigger?: string;
+  /** Read this location instead of the source's own (a one-off file with the source's mapping). */
+  location?: string;
+  onProgress?: (progress: RunProgress) => void;
+  /** Rows between two progress reports. */
+  progressEvery?: number;
+  signal?: AbortSignal;
+};
+
+export type RunSummary = {
+  runId: number;
+  source: string;
+  status: 'succeeded' | 'failed';
+  rowsRead: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsUnchanged: number;
+  rowsRejected: number;
+  timings: Record<string, number>;
+  error?: string;
+};
+
+export type StartedRun = { runId: number; finished: Promise<RunSummary> };
+
+/**
+ * Start a run of a source. Resolves as soon as the run is recorded (with its id); `finished`
+ * settles when it ends. A second run of the same source while one runs is refused with a
+ * RunConflictError, across processes (the source's advisory lock).
+ */
+export async function startRun(db: Database, sourceName: string, options: RunOptions = {}): Promise<StartedRun> {
+  const source = await getSource(db, { name: sourceName });
+  let announce: (runId: number) => void = () => {};
+  const started = new Promise<number>((resolve) => {
+    announce = resolve;
+  });
+  const finished = db
+    .withLock(
+      `etl:${source.name}`,
+      async () => {
+        await abandonDeadRuns(db, source.id);
+        const location = options.location ?? source.location;
+        const [run] = await db.orm
+          .insert(etlRuns)
+          .values({ sourceId: source.id, trigger: options.trigger ?? 'cli', location })
+          .returning({ id: etlRuns.id });
+        const runId = (run as { id: number }).id;
+        announce(runId);
+        return executeRun(db, source, runId, location, options);
+      },
+      { wait: false },
+    )
+    .then((result) => {
+      if (!result.acquired) throw new RunConflictError(`a run of source '${source.name}' is already in progress`);
+      return result.value;
+    });
+  const runId = await Promise.race([started, finished.then(() => started)]);
+  return { runId, finished };
+}
+
+/** Start a run and wait for it to end. */
+export async function runSource(db: Database, sourceName: string, options: RunOptions = {}): Promise<RunSummary> {
+  const { finished } = await startRun(db, sourceName, options);
+  return finished;
+}
+
+/**
+ * Runs still marked 'running' while we hold the source's lock belong to a process that died (its
+ * lock died with its connection): mark them so nobody waits for them.
+ */
+async function abandonDeadRuns(db: Database, sourceId: number): Promise<void> {
+  await db.orm
+    .update(etlRuns)
+    .set({ status: 'abandoned', finishedAt: sql`now()`, error: 'the process running it stopped before it finished; nothing it read was kept' })
+    .where(and(eq(etlRuns.sourceId, sourceId), eq(etlRuns.status, 'running')));
+}
+
+async function executeRun(
+  db: Database,
+  source: Source,
+  runId: number,
+  location: string,
+  options: RunOptions,
+): Promise<RunSummary> {
+  const started = performance.now();
+  const timings: Record<string, number> = {};
+  const lap = (name: string, since: number) => {
+    timings[name] = Math.round(performance.now() - since);
+    return performance.now();
+  };
+  let counts = { read: 0, rejected: 0 };
+  try {
+    const summary = await db.transaction(async (tx) => {
+      let t = performance.now();
+      await createStagingTable(tx);
+      const input = await openInput(location, options.signal ? { signal: options.signal } : {});
+      t = lap('open', t);
+      await tx.copyFrom(STAGING_TABLE, STAGING_COLUMNS, stageRows(input, source, options, started));
+      t = lap('read', t);
+      await rejectDuplicateKeys(tx);
+      counts = await stagedCounts(tx);
+      await storeRejects(tx, runId);
+      t = lap('validate', t);
+      const valid = counts.read - counts.rejected;
+      const merged = await withoutSecondaryIndexes(tx, valid, () => mergeStaged(tx, source.id, runId));
+      t = lap('merge', t);
+      const result: RunSummary = {
+        runId,
+        source: source.name,
+        status: 'succeeded',
+        rowsRead: counts.read,
+        rowsInserted: merged.inserted,
+        rowsUpdated: merged.updated,
+        rowsUnchanged: valid - merged.inserted - merged.updated,
+        rowsRejected: counts.rejected,
+        timings,
+      };
+      timings.total = Math.round(performance.now() - started);
+      // Recorded in the same transaction as the data: a run is succeeded exactly when its rows are in.
+      await tx.orm.update(etlRuns).set(runRecord(result)).where(eq(etlRuns.id, runId));
+      return result;
+    });
+    if (summary.rowsInserted + summary.rowsUpdated > 10_000) {
+      // Fresh statistics right away: the planner's index choice for searches depends on them.
+      await db.rows(sql`ANALYZE listings`);
+    }
+    return summary;
+  } catch (error) {
+    timings.total = Math.round(performance.now() - started);
+    const failed: RunSummary = {
+      runId,
+      source: source.name,
+      status: 'failed',
+      rowsRead: counts.read,
+      rowsInserted: 0,
+      rowsUpdated: 0,
+      rowsUnchanged: 0,
+      rowsRejected: counts.rejected,
+      timings,
+      error: describeFailure(error),
+    };
+    await db.orm.update(etlRuns).set(runRecord(failed)).where(eq(etlRuns.id, runId));
+    return failed;
+  }
+}
+
+async function* stageRows(
+  input: import('node:stream').Readable,
+  source: Source,
+  options: RunOptions,
+  started: number,
+): AsyncGenerator<string> {
+  const mapping: Mapping = source.mapping;
+  const transform = compileTransform(mapping);
+  const every = options.progressEvery ?? 100_000;
+  let read = 0;
+  let rejected = 0;
+  for await (const item of readRecords(source.format, input, { mapping, requiredFields: requiredColumns(mapping) })) {
+    read += 1;
+    if (item.kind === 'unreadable') {
+      rejected += 1;
+      yield rejectedLine(item.rowNumber, item.raw, item.reason);
+    } else {
+      const result = transform(item.fields);
+      if (result.ok) {
+        yield stagedLine(item.rowNumber, result.listing);
+      } else {
+        rejected += 1;
+        yield rejectedLine(item.rowNumber, item.raw, result.reason);
+      }
+    }
+    if (read % every === 0) {
+      options.onProgress?.({ rowsRead: read, rowsRejected: rejected, elapsedMs: performance.now() - started });
+      options.signal?.throwIfAborted();
+    }
+  }
+}
+
+/** Columns a CSV header must have: the key's fields and every mapped field. */
+function requiredColumns(mapping: Mapping): string[] {
+  const from = (spec: string | { from: string }) => (typeof spec === 'string' ? spec : spec.from);
+  const names = [...mapping.key.fields.map(from), ...Object.values(mapping.fields).map((s) => from(s as string))];
+  return [...new Set(names.map((n) => n.split('.')[0] as string))];
+}
+
+function runRecord(summary: RunSummary) {
+  return {
+    status: summary.status,
+    finishedAt: sql`now()`,
+    rowsRead: summary.rowsRead,
+    rowsInserted: summary.rowsInserted,
+    rowsUpdated: summary.rowsUpdated,
+    rowsUnchanged: summary.rowsUnchanged,
+    rowsRejected: summary.rowsRejected,
+    timings: summary.timings,
+    error: summary.error ?? null,
+  };
+}
+
+function describeFailure(error: unknown): string {
+  const e = error as Error & { code?: string };
+  // Our own errors already read as sentences; database errors get their SQLSTATE for searching.
+  if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) return `database error ${e.code}: ${e.message}`;
+  return e.message ?? String(error);
+}
