@@ -1,5 +1,16 @@
 import { z } from 'zod';
 
+/**
+ * A whole number from its text. z.coerce.number() reads '' (an empty `PORT=` in a compose file)
+ * as 0, which would silently listen on a random port or exit without draining: refuse it instead.
+ */
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\s*\d+\s*$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
 /** Parsed once at the door; anything invalid stops the process with the variable's name. */
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -8,16 +19,16 @@ const EnvSchema = z.object({
   /** Where the embedded database keeps its files. */
   DATA_DIR: z.string().min(1).default('.data/pglite'),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: wholeNumber(0, 65535).default(3000),
   /** Apply pending migrations on start (the compose stack runs them in a one-shot service). */
   MIGRATE_ON_START: z.stringbool().default(true),
   /** Load the bundled King County sample when the listings table is empty. */
   SEED_ON_START: z.stringbool().default(true),
   /** Size of the postgres connection pool. */
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+  DATABASE_POOL_MAX: wholeNumber(1, 100).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SIGTERM budget: how long in-flight requests may take before the process exits anyway. */
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),
 });
 
 export type OriginEnv = z.infer<typeof EnvSchema>;

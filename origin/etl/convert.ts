@@ -12,6 +12,8 @@ export class ConversionError extends Error {
 /** Values that mean "no value" unless a source says otherwise. */
 export const DEFAULT_NULL_VALUES = ['', '?', 'NA', 'N/A', 'null', 'NULL'] as const;
 
+const DECIMAL = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
 /** `1.23E+06`, `221900.0`, `$1,250,000`, ` 42 ` -> number. */
 export function toNumber(value: string): number {
   let text = value.trim();
@@ -24,7 +26,9 @@ export function toNumber(value: string): number {
     text = text.replaceAll(',', '');
   }
   // Number('') is 0 and Number('0x10') is 16: accept only decimal and exponent notation.
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
+  // The pattern must not backtrack: `\d+\.?\d*` splits a run of digits n ways and made a 65,536-digit
+  // field (the default maxFieldLength) cost seconds per row on a hostile feed.
+  if (!DECIMAL.test(text)) {
     throw new ConversionError(`'${clip(value)}' is not a number`);
   }
   const n = Number(text);
@@ -112,7 +116,7 @@ export function toDate(value: string, formats: readonly string[] = DEFAULT_DATE_
   const text = value.trim();
   const parts = matchDate(text, formats);
   if (parts) return formatDate(parts);
-  if (ISO_DATE_TIME.test(text)) return text.slice(0, 10);
+  if (isIsoDateTime(text)) return text.slice(0, 10);
   throw new ConversionError(`'${clip(value)}' is not a date in any of: ${formats.join(', ')}`);
 }
 
@@ -127,23 +131,46 @@ export function toTimestamp(
     const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
     return new Date(ms).toISOString();
   }
-  if (ISO_DATE_TIME.test(text)) {
+  if (isIsoDateTime(text)) {
     const ms = Date.parse(text.includes('Z') || /[+-]\d{2}:?\d{2}$/.test(text) ? text : `${text}Z`);
     if (Number.isFinite(ms)) return new Date(ms).toISOString();
   }
   throw new ConversionError(`'${clip(value)}' is not a timestamp in any of: ISO 8601, ${formats.join(', ')}`);
 }
 
+/**
+ * The first format whose shape matches and whose parts are a real date. A value that only fits a
+ * format's shape (13/1/2014 under M/D/YYYY) goes on to the next format (D/M/YYYY), and is refused
+ * as "not a real date" only when no format reads it.
+ */
 function matchDate(text: string, formats: readonly string[]): DateParts | undefined {
+  let impossible = false;
   for (const format of formats) {
     const parts = compileDateFormat(format)(text);
     if (!parts) continue;
-    if (!isRealDate(parts)) {
-      throw new ConversionError(`'${clip(text)}' is not a real date`);
-    }
-    return parts;
+    if (isRealDate(parts)) return parts;
+    impossible = true;
+  }
+  if (impossible || (ISO_DATE_TIME.test(text) && !isIsoDateTime(text))) {
+    throw new ConversionError(`'${clip(text)}' is not a real date`);
   }
   return undefined;
+}
+
+/**
+ * ISO 8601 date-time whose parts are real: Date.parse rolls 2014-02-30 over into March 2 and
+ * 24:00 into the next day, and the date part alone would be stored as an impossible date.
+ */
+function isIsoDateTime(text: string): boolean {
+  if (!ISO_DATE_TIME.test(text)) return false;
+  return isRealDate({
+    year: Number(text.slice(0, 4)),
+    month: Number(text.slice(5, 7)),
+    day: Number(text.slice(8, 10)),
+    hour: Number(text.slice(11, 13)),
+    minute: Number(text.slice(14, 16)),
+    second: text[16] === ':' ? Number(text.slice(17, 19)) : 0,
+  });
 }
 
 function isRealDate(p: DateParts): boolean {

@@ -2,7 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { etlRuns } from '../db/schema/index.js';
 import { RunConflictError } from './errors.js';
-import { openInput } from './fetch-input.js';
+import { type OpenInputOptions, openInput } from './fetch-input.js';
 import { readRecords } from './readers.js';
 import type { Mapping } from './source-config.js';
 import { getSource, type Source } from './sources.js';
@@ -31,6 +31,8 @@ export type RunOptions = {
   /** Rows between two progress reports. */
   progressEvery?: number;
   signal?: AbortSignal;
+  /** Retries and timeouts for a remote source. */
+  fetch?: Omit<OpenInputOptions, 'signal'>;
 };
 
 export type RunSummary = {
@@ -118,7 +120,7 @@ async function executeRun(
     const summary = await db.transaction(async (tx) => {
       let t = performance.now();
       await createStagingTable(tx);
-      const input = await openInput(location, options.signal ? { signal: options.signal } : {});
+      const input = await openInput(location, { ...options.fetch, ...(options.signal ? { signal: options.signal } : {}) });
       t = lap('open', t);
       await tx.copyFrom(STAGING_TABLE, STAGING_COLUMNS, stageRows(input, source, options, started));
       t = lap('read', t);
@@ -191,7 +193,7 @@ async function* stageRows(
         yield stagedLine(item.rowNumber, result.listing);
       } else {
         rejected += 1;
-        yield rejectedLine(item.rowNumber, item.raw, result.reason);
+        yield rejectedLine(item.rowNumber, item.raw(), result.reason);
       }
     }
     if (read % every === 0) {

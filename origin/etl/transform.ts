@@ -152,6 +152,11 @@ export function compileTransform(mapping: Mapping): (fields: Record<string, unkn
       }
     }
 
+    const lat = listing.latitude;
+    const lon = listing.longitude;
+    if (typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) > 90 && Math.abs(lon) <= 90) {
+      return { ok: false, reason: `latitude ${lat} is out of range and longitude ${lon} is a valid latitude: latitude and longitude look swapped` };
+    }
     const checked = stagedListingSchema.safeParse(listing);
     if (!checked.success) return { ok: false, reason: describeIssues(checked.error, listing) };
 

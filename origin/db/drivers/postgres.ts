@@ -14,7 +14,12 @@ export function openPostgres(url: string, options: { max: number }): Database {
     max: options.max,
     // Notices (e.g. "relation already exists, skipping") are not worth a log line each.
     onnotice: () => {},
-    connection: { application_name: 'estate-edge-origin' },
+    connection: {
+      application_name: 'estate-edge-origin',
+      // ETL staging lives in a temporary table; with the default 8 MB of temp buffers a big feed
+      // spills to disk. Allocated only when a session uses temporary tables.
+      temp_buffers: '256MB',
+    },
   });
   return wrap(sql, async () => {
     await sql.end({ timeout: 5 });

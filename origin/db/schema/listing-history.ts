@@ -11,8 +11,9 @@ import {
 import { listings } from './listings.js';
 
 /**
- * Every price and status change of a listing, oldest first. The first row of a listing records
- * the state it was first seen in (`event = 'listed'`), so the history is complete on its own.
+ * Every price and status change of a listing: the values before and after, and the run that saw
+ * it. A listing's first state is in `previous_*` of its first change (or, with no change yet, the
+ * listing itself, first seen at `listings.created_at`).
  */
 export const listingHistory = pgTable(
   'listing_history',
@@ -23,7 +24,7 @@ export const listingHistory = pgTable(
       .references(() => listings.id, { onDelete: 'cascade' }),
     runId: integer('run_id'),
     changedAt: timestamp('changed_at', { withTimezone: true }).notNull().defaultNow(),
-    event: text('event', { enum: ['listed', 'price', 'status', 'price_status'] }).notNull(),
+    event: text('event', { enum: ['price', 'status', 'price_status'] }).notNull(),
     standardStatus: text('standard_status'),
     listPrice: numeric('list_price', { precision: 14, scale: 2, mode: 'number' }),
     closePrice: numeric('close_price', { precision: 14, scale: 2, mode: 'number' }),

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { EnvError, parseEnv } from './env.js';
+
+/** The EnvError parseEnv throws for this input. */
+function envErrorOf(source: Record<string, string | undefined>): EnvError {
+  try {
+    parseEnv(source);
+  } catch (error) {
+    expect(error).toBeInstanceOf(EnvError);
+    return error as EnvError;
+  }
+  throw new Error('expected an EnvError, but parseEnv returned');
+}
+
+describe('parseEnv', () => {
+  it('fills every default from an empty environment', () => {
+    expect(parseEnv({})).toEqual({
+      NODE_ENV: 'development',
+      DATA_DIR: '.data/pglite',
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      MIGRATE_ON_START: true,
+      SEED_ON_START: true,
+      DATABASE_POOL_MAX: 10,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: 10_000,
+    });
+  });
+
+  it('leaves DATABASE_URL unset when it is not given, so the embedded database is used', () => {
+    expect(parseEnv({}).DATABASE_URL).toBeUndefined();
+  });
+
+  it('reads numbers and booleans from their text', () => {
+    const env = parseEnv({
+      PORT: '8080',
+      DATABASE_POOL_MAX: '25',
+      MIGRATE_ON_START: 'false',
+      SEED_ON_START: '0',
+      SHUTDOWN_TIMEOUT_MS: '2500',
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'production',
+    });
+    expect(env.PORT).toBe(8080);
+    expect(env.DATABASE_POOL_MAX).toBe(25);
+    expect(env.MIGRATE_ON_START).toBe(false);
+    expect(env.SEED_ON_START).toBe(false);
+    expect(env.SHUTDOWN_TIMEOUT_MS).toBe(2500);
+    expect(env.LOG_LEVEL).toBe('silent');
+    expect(env.NODE_ENV).toBe('production');
+  });
+
+  it('reads MIGRATE_ON_START=true as true', () => {
+    expect(parseEnv({ MIGRATE_ON_START: 'true' }).MIGRATE_ON_START).toBe(true);
+  });
+
+  it.each(['postgres://user:pw@db:5432/estate', 'postgresql://db/estate'])('accepts the database URL %s', (url) => {
+    expect(parseEnv({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['PORT', ''],
+    ['PORT', '1e3'],
+    ['SHUTDOWN_TIMEOUT_MS', ''],
+    ['DATABASE_POOL_MAX', ' '],
+    ['DATABASE_URL', 'not a url'],
+    ['DATABASE_URL', 'mysql://db/estate'],
+    ['DATABASE_URL', 'http://db/estate'],
+    ['MIGRATE_ON_START', 'perhaps'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['LOG_LEVEL', 'verbose'],
+    ['NODE_ENV', 'staging'],
+  ])('refuses %s=%j with an EnvError naming the variable', (name, value) => {
+    const error = envErrorOf({ [name]: value });
+    expect(error.code).toBe('ENV_INVALID');
+    expect(error.message).toMatch(new RegExp(`^invalid environment: ${name}: `));
+  });
+
+  it('refuses an empty PORT rather than reading it as 0, a random port', () => {
+    expect(envErrorOf({ PORT: '' }).message).toBe('invalid environment: PORT: must be a whole number');
+  });
+
+  it('names every bad variable at once, not only the first', () => {
+    const error = envErrorOf({ PORT: 'eighty', DATABASE_URL: 'nope', LOG_LEVEL: 'loud' });
+    expect(error.message).toContain('PORT: ');
+    expect(error.message).toContain('DATABASE_URL: ');
+    expect(error.message).toContain('LOG_LEVEL: ');
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(parseEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
+  });
+});

@@ -1,0 +1,45 @@
+import type { Context, ErrorHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import type { Logger } from '../logger.js';
+
+/** Our API errors: thrown below the route layer by name, mapped to a status here only. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly title: string,
+    detail: string,
+    readonly type = 'about:blank',
+  ) {
+    super(detail);
+  }
+}
+
+/** An RFC 9457 problem+json response, the one error shape on the wire (same as the edge's). */
+export function problem(c: Context, status: ContentfulStatusCode, title: string, detail: string, type = 'about:blank') {
+  const requestId = c.get('requestId' as never) as string | undefined;
+  return c.body(JSON.stringify({ type, title, status, detail, ...(requestId ? { request_id: requestId } : {}) }), status, {
+    'Content-Type': 'application/problem+json',
+    'Cache-Control': 'no-store',
+  });
+}
+
+/**
+ * The one onError, branching in a fixed order: validation error, our API error, HTTPException,
+ * unknown (logged with the request id, generic 500, no stack to the client).
+ */
+export function problemErrorHandler(logger: Logger): ErrorHandler {
+  return function problemOnError(error, c) {
+    if (error instanceof z.ZodError) {
+      const detail = error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
+      return problem(c, 400, 'Invalid request', detail);
+    }
+    if (error instanceof ApiError) return problem(c, error.status, error.title, error.message, error.type);
+    if (error instanceof HTTPException) {
+      return problem(c, error.status as ContentfulStatusCode, error.message || 'HTTP error', error.message || 'request refused');
+    }
+    logger.error({ err: error, requestId: c.get('requestId' as never) }, 'unhandled error');
+    return problem(c, 500, 'Internal Server Error', 'an unexpected error occurred; quote the request id when reporting it');
+  };
+}

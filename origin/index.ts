@@ -1,0 +1,46 @@
+/**
+ * The origin: parse the environment, open the database (migrating it), load the sample on a fresh
+ * install, serve the API, and on SIGTERM/SIGINT stop accepting, drain, and close the database
+ * within SHUTDOWN_TIMEOUT_MS.
+ */
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import { openFromEnv, seedIfEmpty } from './bootstrap.js';
+import { parseEnv } from './env.js';
+import { createLogger } from './logger.js';
+
+let env: ReturnType<typeof parseEnv>;
+try {
+  env = parseEnv();
+} catch (error) {
+  console.error(`origin: ${(error as Error).message}`);
+  process.exit(2);
+}
+const logger = createLogger(env.LOG_LEVEL);
+const db = await openFromEnv(env, logger);
+if (env.SEED_ON_START) await seedIfEmpty(db, logger);
+
+const app = createApp({ db, logger });
+const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
+  logger.info({ url: `http://${info.address}:${info.port}` }, 'origin listening');
+  // Printed plainly too: `npm start` is how newcomers meet the project.
+  console.log(`estate-edge origin listening on http://${info.address}:${info.port}`);
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal, budgetMs: env.SHUTDOWN_TIMEOUT_MS }, 'shutting down');
+  const deadline = setTimeout(() => {
+    logger.warn('shutdown budget exceeded; exiting with requests still open');
+    process.exit(1);
+  }, env.SHUTDOWN_TIMEOUT_MS);
+  deadline.unref();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await db.close();
+  clearTimeout(deadline);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
