@@ -3,8 +3,9 @@
  * prices, statuses in market proportions. Deterministic for a seed, so a re-run with `changed`
  * reproduces the same feed with that fraction of rows edited (price or status).
  */
-import { createWriteStream } from 'node:fs';
+
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import type { SourceInput } from '../origin/etl/source-config.js';
 
 /** mulberry32: a tiny, fast, seedable PRNG (Math.random cannot be seeded). */
@@ -39,13 +40,45 @@ const STATUSES: [string, number][] = [
   ['Canceled', 0.02],
   ['Coming Soon', 0.01],
 ];
-const TYPES = ['Residential', 'Residential', 'Residential', 'Condominium', 'Townhouse', 'Land', 'Multi-Family'];
-const STREETS = ['Main St', 'Oak Ave', 'Pine St', 'Maple Dr', 'Cedar Ln', 'Elm St', '2nd Ave', 'Lake Rd'];
+const TYPES = [
+  'Residential',
+  'Residential',
+  'Residential',
+  'Condominium',
+  'Townhouse',
+  'Land',
+  'Multi-Family',
+];
+const STREETS = [
+  'Main St',
+  'Oak Ave',
+  'Pine St',
+  'Maple Dr',
+  'Cedar Ln',
+  'Elm St',
+  '2nd Ave',
+  'Lake Rd',
+];
 
 export const SYNTHETIC_HEADER = [
-  'ListingKey', 'StandardStatus', 'PropertyType', 'ListPrice', 'ClosePrice', 'BedroomsTotal',
-  'BathroomsTotal', 'LivingArea', 'LotSizeArea', 'YearBuilt', 'UnparsedAddress', 'City',
-  'StateOrProvince', 'PostalCode', 'ListingContractDate', 'CloseDate', 'Latitude', 'Longitude',
+  'ListingKey',
+  'StandardStatus',
+  'PropertyType',
+  'ListPrice',
+  'ClosePrice',
+  'BedroomsTotal',
+  'BathroomsTotal',
+  'LivingArea',
+  'LotSizeArea',
+  'YearBuilt',
+  'UnparsedAddress',
+  'City',
+  'StateOrProvince',
+  'PostalCode',
+  'ListingContractDate',
+  'CloseDate',
+  'Latitude',
+  'Longitude',
 ];
 
 function gaussian(random: () => number): number {
@@ -75,17 +108,35 @@ export function syntheticRow(i: number, changed = 0): string {
   const baths = Math.max(1, Math.round((beds * 0.7 + random()) * 4) / 4);
   const year = 1900 + Math.floor(random() * 125);
   const listed = new Date(Date.UTC(2019, 0, 1) + Math.floor(random() * 2000) * 86_400_000);
-  if (changed > 0 && (i % Math.round(1 / changed)) === 0) {
+  if (changed > 0 && i % Math.round(1 / changed) === 0) {
     if (i % 2 === 0) listPrice = Math.round(listPrice * 0.95);
     else status = status === 'Active' ? 'Pending' : 'Active';
   }
-  const closed = status === 'Closed' ? new Date(listed.getTime() + (10 + Math.floor(random() * 90)) * 86_400_000) : undefined;
+  const closed =
+    status === 'Closed'
+      ? new Date(listed.getTime() + (10 + Math.floor(random() * 90)) * 86_400_000)
+      : undefined;
   const closePrice = closed ? Math.round(listPrice * (0.93 + random() * 0.12)) : '';
   const zip = String(10000 + ((i * 7919) % 89999)).padStart(5, '0');
   return [
-    `SYN${i}`, status, type, listPrice, closePrice, beds, baths, living,
-    Math.round(living * (1.5 + random() * 6)), year, `${1 + (i % 9999)} ${STREETS[i % STREETS.length]}`,
-    city, state, zip, listed.toISOString().slice(0, 10), closed ? closed.toISOString().slice(0, 10) : '', lat, lon,
+    `SYN${i}`,
+    status,
+    type,
+    listPrice,
+    closePrice,
+    beds,
+    baths,
+    living,
+    Math.round(living * (1.5 + random() * 6)),
+    year,
+    `${1 + (i % 9999)} ${STREETS[i % STREETS.length]}`,
+    city,
+    state,
+    zip,
+    listed.toISOString().slice(0, 10),
+    closed ? closed.toISOString().slice(0, 10) : '',
+    lat,
+    lon,
   ].join(',');
 }
 

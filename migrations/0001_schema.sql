@@ -85,7 +85,7 @@ CREATE TABLE "listings" (
 	"listing_contract_date" date,
 	"close_date" date,
 	"modification_timestamp" timestamp with time zone,
-	"geom" geometry(point),
+	"geom" geometry(Point, 4326),
 	"extra" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"last_run_id" integer,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,

@@ -15,10 +15,16 @@ export const SAMPLE_SOURCE = 'king-county';
 
 /** Open the database named by the environment and bring its schema up to date if allowed. */
 export async function openFromEnv(env: OriginEnv, logger: Logger): Promise<Database> {
-  const db = await openDatabase({ url: env.DATABASE_URL, dataDir: env.DATA_DIR, poolMax: env.DATABASE_POOL_MAX });
+  const db = await openDatabase({
+    url: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    poolMax: env.DATABASE_POOL_MAX,
+  });
   logger.info(
     { driver: db.driver, ...(db.driver === 'pglite' ? { dataDir: env.DATA_DIR } : {}) },
-    db.driver === 'pglite' ? 'using the embedded PGlite database (set DATABASE_URL for PostgreSQL)' : 'connected to PostgreSQL',
+    db.driver === 'pglite'
+      ? 'using the embedded PGlite database (set DATABASE_URL for PostgreSQL)'
+      : 'connected to PostgreSQL',
   );
   if (env.MIGRATE_ON_START) {
     const t = performance.now();
@@ -34,7 +40,9 @@ export async function openFromEnv(env: OriginEnv, logger: Logger): Promise<Datab
  */
 export async function declareShippedSources(db: Database): Promise<string[]> {
   const { readFile } = await import('node:fs/promises');
-  const declared = sourceSchema.array().parse(JSON.parse(await readFile(declaredSourcesFile, 'utf8')));
+  const declared = sourceSchema
+    .array()
+    .parse(JSON.parse(await readFile(declaredSourcesFile, 'utf8')));
   const existing = new Set(
     (await db.rows<{ name: string }>(sql`SELECT name FROM etl_sources`)).map((r) => r.name),
   );

@@ -54,9 +54,12 @@ describe('parseEnv', () => {
     expect(parseEnv({ MIGRATE_ON_START: 'true' }).MIGRATE_ON_START).toBe(true);
   });
 
-  it.each(['postgres://user:pw@db:5432/estate', 'postgresql://db/estate'])('accepts the database URL %s', (url) => {
-    expect(parseEnv({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
-  });
+  it.each(['postgres://user:pw@db:5432/estate', 'postgresql://db/estate'])(
+    'accepts the database URL %s',
+    (url) => {
+      expect(parseEnv({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
+    },
+  );
 
   it.each([
     ['PORT', 'eighty'],
@@ -81,7 +84,9 @@ describe('parseEnv', () => {
   });
 
   it('refuses an empty PORT rather than reading it as 0, a random port', () => {
-    expect(envErrorOf({ PORT: '' }).message).toBe('invalid environment: PORT: must be a whole number');
+    expect(envErrorOf({ PORT: '' }).message).toBe(
+      'invalid environment: PORT: must be a whole number',
+    );
   });
 
   it('names every bad variable at once, not only the first', () => {

@@ -9,7 +9,14 @@ export function createLogger(level: string) {
     level,
     base: { service: 'estate-edge-origin' },
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', '*.databaseUrl', 'DATABASE_URL'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.token',
+        '*.databaseUrl',
+        'DATABASE_URL',
+      ],
       censor: '[redacted]',
     },
   });

@@ -11,7 +11,10 @@ try {
   const before = await migrationStatus(db);
   await migrate(db);
   const after = await migrationStatus(db);
-  logger.info({ driver: db.driver, applied: after.applied - before.applied, total: after.available }, 'migrations up to date');
+  logger.info(
+    { driver: db.driver, applied: after.applied - before.applied, total: after.available },
+    'migrations up to date',
+  );
 } catch (error) {
   logger.error({ err: error }, 'migration failed');
   process.exitCode = 1;

@@ -1,7 +1,15 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { balanced, declare, feedSource, fixture, HEADER, listingsChecksum, rejectsOf } from '../../test/support/etl.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
+import {
+  balanced,
+  declare,
+  feedSource,
+  fixture,
+  HEADER,
+  listingsChecksum,
+  rejectsOf,
+} from '../../test/support/etl.js';
 import { type RunOptions, runSource } from './run.js';
 import type { SourceInput } from './source-config.js';
 
@@ -24,10 +32,19 @@ afterAll(async () => {
   await t.drop();
 });
 
-async function run(content: string | Uint8Array, mapping: Partial<SourceInput['mapping']> = {}, options: RunOptions = {}, format: SourceInput['format'] = 'csv') {
+async function run(
+  content: string | Uint8Array,
+  mapping: Partial<SourceInput['mapping']> = {},
+  options: RunOptions = {},
+  format: SourceInput['format'] = 'csv',
+) {
   n += 1;
   const name = `bad-${n}`;
-  const source = feedSource(name, fixture(content, format === 'csv' ? 'csv' : format === 'ndjson' ? 'ndjson' : 'geojson'), mapping);
+  const source = feedSource(
+    name,
+    fixture(content, format === 'csv' ? 'csv' : format === 'ndjson' ? 'ndjson' : 'geojson'),
+    mapping,
+  );
   await declare(t.db, { ...source, format });
   const before = await listingsChecksum(t.db);
   const summary = await runSource(t.db, name, options);
@@ -40,7 +57,9 @@ async function run(content: string | Uint8Array, mapping: Partial<SourceInput['m
 
 describe('a file that cannot be read fails the run and changes nothing', () => {
   it('names the delimiter when the file uses another one', async () => {
-    const { summary } = await run(`${HEADER.replaceAll(',', ';')}\n${good('D1').replaceAll(',', ';')}\n`);
+    const { summary } = await run(
+      `${HEADER.replaceAll(',', ';')}\n${good('D1').replaceAll(',', ';')}\n`,
+    );
     expect(summary.status).toBe('failed');
     expect(summary.error).toMatch(/missing required columns: .*mls_id/);
     expect(summary.error).toMatch(/delimited by ";"/);
@@ -49,8 +68,11 @@ describe('a file that cannot be read fails the run and changes nothing', () => {
   it('names the missing required columns', async () => {
     const { summary } = await run('mls_id,status,price\nM1,A,100\n');
     expect(summary.status).toBe('failed');
-    for (const column of ['beds', 'address', 'listed', 'lat', 'lon']) expect(summary.error).toContain(column);
-    expect(summary.error).toMatch(/^missing required columns: .*\(the header has: mls_id, status, price\)/);
+    for (const column of ['beds', 'address', 'listed', 'lat', 'lon'])
+      expect(summary.error).toContain(column);
+    expect(summary.error).toMatch(
+      /^missing required columns: .*\(the header has: mls_id, status, price\)/,
+    );
   });
 
   it('refuses an empty file', async () => {
@@ -65,7 +87,10 @@ describe('a file that cannot be read fails the run and changes nothing', () => {
 
   it('fails with a clear error when the file does not exist', async () => {
     const { summary } = await run(`${HEADER}\n`, {}, { location: '/nonexistent/feed.csv' });
-    expect(summary).toMatchObject({ status: 'failed', error: 'no such file: /nonexistent/feed.csv' });
+    expect(summary).toMatchObject({
+      status: 'failed',
+      error: 'no such file: /nonexistent/feed.csv',
+    });
   });
 });
 
@@ -78,14 +103,20 @@ describe('format quirks that are still good data', () => {
   it('reads CRLF line endings without keeping the CR', async () => {
     const { summary } = await run(`${HEADER}\r\n${good('CR1')}\r\n${good('CR2')}\r\n`);
     expect(summary).toMatchObject({ status: 'succeeded', rowsInserted: 2 });
-    const [row] = await t.db.rows<{ address: string }>(sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'CR2'`);
+    const [row] = await t.db.rows<{ address: string }>(
+      sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'CR2'`,
+    );
     expect(row?.address).toBe('1 Pine St');
   });
 
   it('keeps quoted fields with commas, quotes and newlines intact', async () => {
-    const { summary } = await run(`${HEADER}\nQ1,A,1,2,"Apt 4, ""The Pines""\nSeattle",2024-01-01,47.5,-122.5\n`);
+    const { summary } = await run(
+      `${HEADER}\nQ1,A,1,2,"Apt 4, ""The Pines""\nSeattle",2024-01-01,47.5,-122.5\n`,
+    );
     expect(summary).toMatchObject({ status: 'succeeded', rowsInserted: 1 });
-    const [row] = await t.db.rows<{ address: string }>(sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'Q1'`);
+    const [row] = await t.db.rows<{ address: string }>(
+      sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'Q1'`,
+    );
     expect(row?.address).toBe('Apt 4, "The Pines"\nSeattle');
   });
 
@@ -93,7 +124,9 @@ describe('format quirks that are still good data', () => {
     const hostile = `Robert'); DROP\tTABLE listings;--\\N`;
     const { summary } = await run(`${HEADER}\nSQL1,A,1,2,"${hostile}",2024-01-01,47.5,-122.5\n`);
     expect(summary.status).toBe('succeeded');
-    const [row] = await t.db.rows<{ address: string }>(sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'SQL1'`);
+    const [row] = await t.db.rows<{ address: string }>(
+      sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'SQL1'`,
+    );
     expect(row?.address).toBe(hostile);
   });
 });
@@ -111,16 +144,22 @@ describe('bad rows are rejected one by one, with a reason, and the rest load', (
 
     const latin1 = await run(bytes, { encoding: 'latin1' });
     expect(latin1.summary).toMatchObject({ rowsRejected: 0 });
-    const [row] = await t.db.rows<{ address: string }>(sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'U2'`);
+    const [row] = await t.db.rows<{ address: string }>(
+      sql`SELECT unparsed_address AS address FROM listings WHERE source_key = 'U2'`,
+    );
     expect(row?.address).toBe('Café St');
   });
 
   it('rejects a 10 MB field without storing 10 MB', async () => {
     const huge = 'x'.repeat(10 * 1024 * 1024);
-    const { summary, rejects } = await run(`${HEADER}\n${good('BIG0')}\nBIG1,A,1,2,${huge},2024-01-01,47.5,-122.5\n${good('BIG2')}\n`);
+    const { summary, rejects } = await run(
+      `${HEADER}\n${good('BIG0')}\nBIG1,A,1,2,${huge},2024-01-01,47.5,-122.5\n${good('BIG2')}\n`,
+    );
     expect(summary).toMatchObject({ status: 'succeeded', rowsInserted: 2, rowsRejected: 1 });
     expect(rejects[0]?.row_number).toBe(2);
-    expect(rejects[0]?.reason).toBe("field 'address' is 10,485,760 characters long; the limit is 65,536");
+    expect(rejects[0]?.reason).toBe(
+      "field 'address' is 10,485,760 characters long; the limit is 65,536",
+    );
     expect(rejects[0]?.raw.length).toBeLessThan(5000);
   });
 
@@ -139,9 +178,14 @@ describe('bad rows are rejected one by one, with a reason, and the rest load', (
 
   it('uses the source bounds to catch swapped coordinates that are still valid degrees', async () => {
     const paris = { bounds: [2.2, 48.8, 2.5, 48.95] as [number, number, number, number] };
-    const { rejects } = await run(`${HEADER}\nP1,A,1,2,a,2024-01-01,2.35,48.85\nP2,A,1,2,a,2024-01-01,48.85,2.35\n`, paris);
+    const { rejects } = await run(
+      `${HEADER}\nP1,A,1,2,a,2024-01-01,2.35,48.85\nP2,A,1,2,a,2024-01-01,48.85,2.35\n`,
+      paris,
+    );
     expect(rejects).toHaveLength(1);
-    expect(rejects[0]?.reason).toBe("point (48.85, 2.35) is outside the source's bounds [2.2, 48.8, 2.5, 48.95]; latitude and longitude look swapped");
+    expect(rejects[0]?.reason).toBe(
+      "point (48.85, 2.35) is outside the source's bounds [2.2, 48.8, 2.5, 48.95]; latitude and longitude look swapped",
+    );
   });
 
   it('rejects negative prices and says which field', async () => {
@@ -150,13 +194,17 @@ describe('bad rows are rejected one by one, with a reason, and the rest load', (
   });
 
   it('keeps the last of duplicate keys in one file and rejects the earlier ones', async () => {
-    const { summary, rejects } = await run(`${HEADER}\nK1,A,100,1,first,2024-01-01,47.5,-122.5\nK1,A,200,1,second,2024-01-01,47.5,-122.5\nK2,A,1,1,x,2024-01-01,47.5,-122.5\nK1,P,300,1,third,2024-01-01,47.5,-122.5\n`);
+    const { summary, rejects } = await run(
+      `${HEADER}\nK1,A,100,1,first,2024-01-01,47.5,-122.5\nK1,A,200,1,second,2024-01-01,47.5,-122.5\nK2,A,1,1,x,2024-01-01,47.5,-122.5\nK1,P,300,1,third,2024-01-01,47.5,-122.5\n`,
+    );
     expect(summary).toMatchObject({ rowsRead: 4, rowsInserted: 2, rowsRejected: 2 });
     expect(rejects.map((r) => [r.row_number, r.reason])).toEqual([
       [1, 'duplicate key K1: row 4 of the same file has the same key and replaces this row'],
       [2, 'duplicate key K1: row 4 of the same file has the same key and replaces this row'],
     ]);
-    const [row] = await t.db.rows<{ price: number }>(sql`SELECT list_price::float8 AS price FROM listings WHERE source_key = 'K1'`);
+    const [row] = await t.db.rows<{ price: number }>(
+      sql`SELECT list_price::float8 AS price FROM listings WHERE source_key = 'K1'`,
+    );
     expect(row?.price).toBe(300);
   });
 
@@ -168,7 +216,9 @@ describe('bad rows are rejected one by one, with a reason, and the rest load', (
   });
 
   it('rejects an unclosed quote at the end of the file', async () => {
-    const { summary, rejects } = await run(`${HEADER}\n${good('UQ1')}\nUQ2,A,1,2,"never closed,2024-01-01,47.5,-122.5\n`);
+    const { summary, rejects } = await run(
+      `${HEADER}\n${good('UQ1')}\nUQ2,A,1,2,"never closed,2024-01-01,47.5,-122.5\n`,
+    );
     expect(summary).toMatchObject({ status: 'succeeded', rowsInserted: 1, rowsRejected: 1 });
     expect(rejects[0]?.reason).toMatch(/never closed/);
   });
@@ -197,30 +247,70 @@ describe('bad rows are rejected one by one, with a reason, and the rest load', (
 });
 
 describe('JSON formats', () => {
-  const mapping = { key: { fields: ['id'] }, fields: { standard_status: 'status', list_price: 'price.amount', latitude: '$lat', longitude: '$lon' } } as const;
+  const mapping: Partial<SourceInput['mapping']> = {
+    key: { fields: ['id'] },
+    fields: {
+      standard_status: 'status',
+      list_price: 'price.amount',
+      latitude: '$lat',
+      longitude: '$lon',
+    },
+  };
 
   it('reads NDJSON with nested fields and rejects a broken line', async () => {
-    const lines = ['{"mls_id":"J1","status":"A","price":1,"beds":2,"address":"x","listed":"2024-01-01","lat":47.5,"lon":-122.5}', '{not json', '[1,2]', ''];
+    const lines = [
+      '{"mls_id":"J1","status":"A","price":1,"beds":2,"address":"x","listed":"2024-01-01","lat":47.5,"lon":-122.5}',
+      '{not json',
+      '[1,2]',
+      '',
+    ];
     const { summary, rejects } = await run(lines.join('\n'), {}, {}, 'ndjson');
     expect(summary).toMatchObject({ rowsInserted: 1, rowsRejected: 2 });
-    expect(rejects.map((r) => r.reason)).toEqual([expect.stringMatching(/^not valid JSON/), 'each line must be a JSON object']);
+    expect(rejects.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/^not valid JSON/),
+      'each line must be a JSON object',
+    ]);
   });
 
   it('reads a GeoJSON FeatureCollection of points and rejects other geometries', async () => {
     const features = [
-      { type: 'Feature', id: 'G1', properties: { id: 'G1', status: 'Active', price: { amount: 5 } }, geometry: { type: 'Point', coordinates: [-122.5, 47.5] } },
-      { type: 'Feature', properties: { id: 'G2', status: 'Active' }, geometry: { type: 'Polygon', coordinates: [] } },
+      {
+        type: 'Feature',
+        id: 'G1',
+        properties: { id: 'G1', status: 'Active', price: { amount: 5 } },
+        geometry: { type: 'Point', coordinates: [-122.5, 47.5] },
+      },
+      {
+        type: 'Feature',
+        properties: { id: 'G2', status: 'Active' },
+        geometry: { type: 'Polygon', coordinates: [] },
+      },
     ];
-    const { summary, rejects } = await run(JSON.stringify({ type: 'FeatureCollection', features }), mapping, {}, 'geojson');
+    const { summary, rejects } = await run(
+      JSON.stringify({ type: 'FeatureCollection', features }),
+      mapping,
+      {},
+      'geojson',
+    );
     expect(summary).toMatchObject({ rowsInserted: 1, rowsRejected: 1 });
     expect(rejects[0]?.reason).toBe('geometry must be a Point with [lon, lat], got Polygon');
-    const [row] = await t.db.rows<{ price: number; lon: number }>(sql`SELECT list_price::float8 AS price, ST_X(geom) AS lon FROM listings WHERE source_key = 'G1'`);
+    const [row] = await t.db.rows<{ price: number; lon: number }>(
+      sql`SELECT list_price::float8 AS price, ST_X(geom) AS lon FROM listings WHERE source_key = 'G1'`,
+    );
     expect(row).toEqual({ price: 5, lon: -122.5 });
   });
 
   it('fails a GeoJSON file that is not valid JSON', async () => {
-    const { summary } = await run('{"type":"FeatureCollection","features":[{"type":"Feature",', mapping, {}, 'geojson');
-    expect(summary).toMatchObject({ status: 'failed', error: expect.stringMatching(/not a valid GeoJSON/) });
+    const { summary } = await run(
+      '{"type":"FeatureCollection","features":[{"type":"Feature",',
+      mapping,
+      {},
+      'geojson',
+    );
+    expect(summary).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/not a valid GeoJSON/),
+    });
   });
 });
 

@@ -12,7 +12,11 @@ const BULK_MIN_ROWS = 50_000;
  * index in place; the price is an exclusive lock on `listings` until commit, which readers wait
  * on, hence only for big loads into a small table (a first load, typically).
  */
-export async function withoutSecondaryIndexes<T>(tx: Database, incoming: number, fn: () => Promise<T>): Promise<T> {
+export async function withoutSecondaryIndexes<T>(
+  tx: Database,
+  incoming: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   if (incoming < BULK_MIN_ROWS) return fn();
   // Counting stops at the threshold, so this costs little even on a big table.
   const threshold = Math.floor(incoming / 2);

@@ -17,7 +17,8 @@ import { createLogger } from '../logger.js';
 import { runSource } from './run.js';
 import { loadSourcesFile } from './sources.js';
 
-const usage = 'usage: npm run etl -- <source> [--file <path|url>] | --file <path> --mapping <source> | --declare <file> | --list';
+const usage =
+  'usage: npm run etl -- <source> [--file <path|url>] | --file <path> --mapping <source> | --declare <file> | --list';
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -133,13 +133,17 @@ describe('toDate', () => {
     'refuses %j and lists the formats it tried',
     (input) => {
       const message = conversionErrorOf(() => toDate(input)).message;
-      expect(message).toContain('is not a date in any of: YYYY-MM-DD, YYYYMMDD, YYYYMMDDTHHmmss, M/D/YYYY');
+      expect(message).toContain(
+        'is not a date in any of: YYYY-MM-DD, YYYYMMDD, YYYYMMDDTHHmmss, M/D/YYYY',
+      );
     },
   );
 
   it('uses only the formats it is given', () => {
     expect(toDate('13.01.2014', ['DD.MM.YYYY'])).toBe('2014-01-13');
-    expect(conversionErrorOf(() => toDate('10/13/2014', ['DD.MM.YYYY'])).message).toContain('DD.MM.YYYY');
+    expect(conversionErrorOf(() => toDate('10/13/2014', ['DD.MM.YYYY'])).message).toContain(
+      'DD.MM.YYYY',
+    );
   });
 
   it('goes on to the next format when a value fits a format only in shape', () => {
@@ -177,7 +181,9 @@ describe('toTimestamp', () => {
   it.each(['20141013T251530', '20141013T106030', '2014-02-30T10:00:00', '2014-01-01T24:00:00Z'])(
     'refuses the impossible time %j instead of rolling it over',
     (input) => {
-      expect(conversionErrorOf(() => toTimestamp(input)).message).toBe(`'${input}' is not a real date`);
+      expect(conversionErrorOf(() => toTimestamp(input)).message).toBe(
+        `'${input}' is not a real date`,
+      );
     },
   );
 
@@ -212,7 +218,10 @@ describe('compileDateFormat', () => {
     const parse = compileDateFormat('YYYY.MM.DD');
     expect(parse('2014.10.13')).toMatchObject({ year: 2014, month: 10, day: 13 });
     expect(parse('2014x10x13')).toBeUndefined();
-    expect(compileDateFormat('(YYYY)[MM]*DD+')('(2014)[10]*13+')).toMatchObject({ month: 10, day: 13 });
+    expect(compileDateFormat('(YYYY)[MM]*DD+')('(2014)[10]*13+')).toMatchObject({
+      month: 10,
+      day: 13,
+    });
   });
 
   it('matches the whole value, not a part of it', () => {

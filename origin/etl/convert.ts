@@ -53,7 +53,14 @@ export function toBoolean(value: string): boolean {
   throw new ConversionError(`'${clip(value)}' is not a yes/no value`);
 }
 
-type DateParts = { year: number; month: number; day: number; hour: number; minute: number; second: number };
+type DateParts = {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+};
 type DateParser = (text: string) => DateParts | undefined;
 
 const TOKENS: Record<string, { pattern: string; part: keyof DateParts }> = {
@@ -128,14 +135,23 @@ export function toTimestamp(
   const text = value.trim();
   const parts = matchDate(text, formats);
   if (parts) {
-    const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
+    const ms = Date.UTC(
+      parts.year,
+      parts.month - 1,
+      parts.day,
+      parts.hour,
+      parts.minute,
+      parts.second,
+    );
     return new Date(ms).toISOString();
   }
   if (isIsoDateTime(text)) {
     const ms = Date.parse(text.includes('Z') || /[+-]\d{2}:?\d{2}$/.test(text) ? text : `${text}Z`);
     if (Number.isFinite(ms)) return new Date(ms).toISOString();
   }
-  throw new ConversionError(`'${clip(value)}' is not a timestamp in any of: ISO 8601, ${formats.join(', ')}`);
+  throw new ConversionError(
+    `'${clip(value)}' is not a timestamp in any of: ISO 8601, ${formats.join(', ')}`,
+  );
 }
 
 /**

@@ -20,7 +20,10 @@ export type OpenInputOptions = {
 };
 
 /** Open a source's input as a byte stream: a local file, or an http(s) URL fetched with retries. */
-export async function openInput(location: string, options: OpenInputOptions = {}): Promise<Readable> {
+export async function openInput(
+  location: string,
+  options: OpenInputOptions = {},
+): Promise<Readable> {
   if (/^https?:\/\//i.test(location)) return fetchInput(location, options);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     throw new FeedError(`unsupported location '${location}': use a file path or an http(s) URL`);
@@ -78,7 +81,10 @@ function idleGuard(ms: number, url: string): Transform {
   });
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => guard.destroy(new FetchError(`GET ${url}: the download stalled for ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => guard.destroy(new FetchError(`GET ${url}: the download stalled for ${ms} ms`)),
+      ms,
+    );
     timer.unref();
   };
   arm();

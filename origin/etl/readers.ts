@@ -1,7 +1,7 @@
-import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import chain from 'stream-chain';
+import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
+import chain from 'stream-chain';
 import { parser as jsonParser } from 'stream-json';
 import { pick } from 'stream-json/filters/pick.js';
 import { streamArray } from 'stream-json/streamers/stream-array.js';
@@ -14,7 +14,12 @@ import type { Mapping, SourceConfig } from './source-config.js';
  * rejects table. The text is built only for rejected rows: keeping it for every row (csv-parse's
  * `raw`) cost a fifth of the parse time.
  */
-export type SourceRecord = { kind: 'record'; rowNumber: number; fields: Record<string, unknown>; raw: () => string };
+export type SourceRecord = {
+  kind: 'record';
+  rowNumber: number;
+  fields: Record<string, unknown>;
+  raw: () => string;
+};
 /** A row that could not even be parsed. */
 export type UnreadableRow = { kind: 'unreadable'; rowNumber: number; raw: string; reason: string };
 export type ReadItem = SourceRecord | UnreadableRow;
@@ -45,7 +50,9 @@ export function readRecords(
 }
 
 async function* readCsv(input: Readable, { mapping, requiredFields }: ReadOptions) {
-  let rowNumber = 0;
+  // Row numbers are given in parse order, by on_record and on_skip alike (both run synchronously
+  // as the parser meets each row), so a bad row keeps its place among the good ones.
+  let parsed = 0;
   let sawHeader = false;
   const skipped: UnreadableRow[] = [];
   let fatal: FeedError | undefined;
@@ -63,11 +70,15 @@ async function* readCsv(input: Readable, { mapping, requiredFields }: ReadOption
         mapping.delimiter,
       );
     },
+    on_record: (record: Record<string, string>) => {
+      parsed += 1;
+      return { rowNumber: parsed, record };
+    },
     on_skip: (error, raw) => {
-      rowNumber += 1;
+      parsed += 1;
       if (error?.code === 'CSV_MAX_RECORD_SIZE') {
         fatal = new FeedError(
-          `row ${rowNumber} is larger than ${MAX_RECORD_BYTES / 1024 / 1024} MB (an unclosed quote, or not a CSV file)`,
+          `row ${parsed} is larger than ${MAX_RECORD_BYTES / 1024 / 1024} MB (an unclosed quote, or not a CSV file)`,
         );
         return;
       }
@@ -76,7 +87,7 @@ async function* readCsv(input: Readable, { mapping, requiredFields }: ReadOption
       const line = (error as { lines?: number } | undefined)?.lines;
       skipped.push({
         kind: 'unreadable',
-        rowNumber,
+        rowNumber: parsed,
         raw: raw ?? fields?.join(mapping.delimiter) ?? '',
         reason: `${describeCsvError(error)}${line ? ` (line ${line})` : ''}`,
       });
@@ -89,11 +100,20 @@ async function* readCsv(input: Readable, { mapping, requiredFields }: ReadOption
   const rows = input.pipe(parser);
   try {
     const delimiter = mapping.delimiter;
-    for await (const record of rows as AsyncIterable<Record<string, string>>) {
-      while (skipped.length > 0) yield skipped.shift() as UnreadableRow;
+    for await (const { rowNumber, record } of rows as AsyncIterable<{
+      rowNumber: number;
+      record: Record<string, string>;
+    }>) {
+      while (skipped.length > 0 && (skipped[0] as UnreadableRow).rowNumber < rowNumber) {
+        yield skipped.shift() as UnreadableRow;
+      }
       if (fatal) throw fatal;
-      rowNumber += 1;
-      yield { kind: 'record', rowNumber, fields: record, raw: () => toCsvLine(record, delimiter) } satisfies SourceRecord;
+      yield {
+        kind: 'record',
+        rowNumber,
+        fields: record,
+        raw: () => toCsvLine(record, delimiter),
+      } satisfies SourceRecord;
     }
   } catch (error) {
     if (error instanceof FeedError) throw error;
@@ -109,7 +129,11 @@ async function* readCsv(input: Readable, { mapping, requiredFields }: ReadOption
 /** A record back to one CSV line, quoting where needed, for the rejects table. */
 function toCsvLine(record: Record<string, string>, delimiter: string): string {
   return Object.values(record)
-    .map((v) => (v.includes(delimiter) || v.includes('"') || v.includes('\n') || v.includes('\r') ? `"${v.replaceAll('"', '""')}"` : v))
+    .map((v) =>
+      v.includes(delimiter) || v.includes('"') || v.includes('\n') || v.includes('\r')
+        ? `"${v.replaceAll('"', '""')}"`
+        : v,
+    )
     .join(delimiter);
 }
 
@@ -123,7 +147,9 @@ function checkHeader(header: string[], required: readonly string[], delimiter: s
   if (missing.length > 0) {
     let hint = '';
     if (header.length === 1) {
-      const other = [',', ';', '\t', '|'].find((d) => d !== delimiter && (header[0] ?? '').includes(d));
+      const other = [',', ';', '\t', '|'].find(
+        (d) => d !== delimiter && (header[0] ?? '').includes(d),
+      );
       hint = other
         ? ` The header is one column; the file seems to be delimited by ${JSON.stringify(other)}, not ${JSON.stringify(delimiter)}.`
         : '';
@@ -160,14 +186,29 @@ async function* readNdjson(input: Readable) {
     try {
       value = JSON.parse(line);
     } catch (error) {
-      yield { kind: 'unreadable', rowNumber, raw: line, reason: `not valid JSON: ${(error as Error).message}` } satisfies UnreadableRow;
+      yield {
+        kind: 'unreadable',
+        rowNumber,
+        raw: line,
+        reason: `not valid JSON: ${(error as Error).message}`,
+      } satisfies UnreadableRow;
       continue;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      yield { kind: 'unreadable', rowNumber, raw: line, reason: 'each line must be a JSON object' } satisfies UnreadableRow;
+      yield {
+        kind: 'unreadable',
+        rowNumber,
+        raw: line,
+        reason: 'each line must be a JSON object',
+      } satisfies UnreadableRow;
       continue;
     }
-    yield { kind: 'record', rowNumber, fields: value as Record<string, unknown>, raw: () => line } satisfies SourceRecord;
+    yield {
+      kind: 'record',
+      rowNumber,
+      fields: value as Record<string, unknown>,
+      raw: () => line,
+    } satisfies SourceRecord;
   }
   if (rowNumber === 0) throw new FeedError('the file is empty: expected one JSON object per line');
 }
@@ -185,9 +226,19 @@ async function* readGeojson(input: Readable) {
     for await (const { value } of pipeline as AsyncIterable<{ value: unknown }>) {
       rowNumber += 1;
       const raw = () => clip(JSON.stringify(value), 4096);
-      const feature = value as { type?: unknown; id?: unknown; properties?: unknown; geometry?: unknown };
+      const feature = value as {
+        type?: unknown;
+        id?: unknown;
+        properties?: unknown;
+        geometry?: unknown;
+      };
       if (feature === null || typeof feature !== 'object' || feature.type !== 'Feature') {
-        yield { kind: 'unreadable', rowNumber, raw: raw(), reason: 'not a GeoJSON Feature' } satisfies UnreadableRow;
+        yield {
+          kind: 'unreadable',
+          rowNumber,
+          raw: raw(),
+          reason: 'not a GeoJSON Feature',
+        } satisfies UnreadableRow;
         continue;
       }
       const fields: Record<string, unknown> = {
@@ -198,7 +249,12 @@ async function* readGeojson(input: Readable) {
       if (geometry) {
         const c = geometry.coordinates;
         if (geometry.type !== 'Point' || !Array.isArray(c) || c.length < 2) {
-          yield { kind: 'unreadable', rowNumber, raw: raw(), reason: `geometry must be a Point with [lon, lat], got ${String(geometry.type)}` } satisfies UnreadableRow;
+          yield {
+            kind: 'unreadable',
+            rowNumber,
+            raw: raw(),
+            reason: `geometry must be a Point with [lon, lat], got ${String(geometry.type)}`,
+          } satisfies UnreadableRow;
           continue;
         }
         fields.$lon = c[0];
@@ -207,7 +263,9 @@ async function* readGeojson(input: Readable) {
       yield { kind: 'record', rowNumber, fields, raw } satisfies SourceRecord;
     }
   } catch (error) {
-    throw new FeedError(`the file is not a valid GeoJSON FeatureCollection: ${(error as Error).message}`);
+    throw new FeedError(
+      `the file is not a valid GeoJSON FeatureCollection: ${(error as Error).message}`,
+    );
   }
   if (rowNumber === 0) {
     // An empty collection is legal GeoJSON but almost always a broken export.

@@ -1,11 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { declareShippedSources } from '../bootstrap.js';
-import { balanced, declare, feedSource, fixture, HEADER, listingsChecksum, rejectsOf } from '../../test/support/etl.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
+import {
+  balanced,
+  declare,
+  feedSource,
+  fixture,
+  HEADER,
+  listingsChecksum,
+  rejectsOf,
+} from '../../test/support/etl.js';
+import { declareShippedSources } from '../bootstrap.js';
 import { RunConflictError } from './errors.js';
 import { runSource, startRun } from './run.js';
 import { getSource, upsertSource } from './sources.js';
@@ -22,7 +30,12 @@ afterAll(async () => {
 describe('the King County sample', () => {
   it('loads every sale as a Closed listing with its point, and keeps the other fields', async () => {
     const summary = await runSource(t.db, 'king-county');
-    expect(summary).toMatchObject({ status: 'succeeded', rowsRead: 21_597, rowsInserted: 21_597, rowsRejected: 0 });
+    expect(summary).toMatchObject({
+      status: 'succeeded',
+      rowsRead: 21_597,
+      rowsInserted: 21_597,
+      rowsRejected: 0,
+    });
     expect(balanced(summary)).toBe(true);
 
     const [sale] = await t.db.rows<Record<string, unknown>>(sql`
@@ -55,16 +68,25 @@ describe('the King County sample', () => {
   });
 
   it('treats ? as no value (sqft_basement is ? in 454 rows)', async () => {
-    const [row] = await t.db.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM listings WHERE NOT extra ? 'sqft_basement'`);
+    const [row] = await t.db.rows<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM listings WHERE NOT extra ? 'sqft_basement'`,
+    );
     expect(row?.n).toBe(454);
   });
 
   it('changes nothing when the same file is read again', async () => {
     const before = await listingsChecksum(t.db);
     const summary = await runSource(t.db, 'king-county');
-    expect(summary).toMatchObject({ status: 'succeeded', rowsUnchanged: 21_597, rowsInserted: 0, rowsUpdated: 0 });
+    expect(summary).toMatchObject({
+      status: 'succeeded',
+      rowsUnchanged: 21_597,
+      rowsInserted: 0,
+      rowsUpdated: 0,
+    });
     expect(await listingsChecksum(t.db)).toEqual(before);
-    const [history] = await t.db.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM listing_history`);
+    const [history] = await t.db.rows<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM listing_history`,
+    );
     expect(history?.n).toBe(0);
   });
 
@@ -77,21 +99,60 @@ describe('the King County sample', () => {
 
 describe('change history', () => {
   it('records price and status changes with the values before and after', async () => {
-    await declare(t.db, feedSource('history-feed', fixture(`${HEADER}\nH1,A,500000,3,1 Main St,2024-01-02,47.6,-122.3\nH2,A,700000,4,2 Main St,2024-01-03,47.61,-122.31\nH3,A,900000,5,3 Main St,2024-01-04,47.62,-122.32\n`)));
+    await declare(
+      t.db,
+      feedSource(
+        'history-feed',
+        fixture(
+          `${HEADER}\nH1,A,500000,3,1 Main St,2024-01-02,47.6,-122.3\nH2,A,700000,4,2 Main St,2024-01-03,47.61,-122.31\nH3,A,900000,5,3 Main St,2024-01-04,47.62,-122.32\n`,
+        ),
+      ),
+    );
     expect((await runSource(t.db, 'history-feed')).rowsInserted).toBe(3);
 
-    const changed = fixture(`${HEADER}\nH1,A,480000,3,1 Main St,2024-01-02,47.6,-122.3\nH2,P,700000,4,2 Main St,2024-01-03,47.61,-122.31\nH3,S,850000,5,3 Main St,2024-01-04,47.62,-122.32\n`);
+    const changed = fixture(
+      `${HEADER}\nH1,A,480000,3,1 Main St,2024-01-02,47.6,-122.3\nH2,P,700000,4,2 Main St,2024-01-03,47.61,-122.31\nH3,S,850000,5,3 Main St,2024-01-04,47.62,-122.32\n`,
+    );
     const summary = await runSource(t.db, 'history-feed', { location: changed });
-    expect(summary).toMatchObject({ status: 'succeeded', rowsUpdated: 3, rowsInserted: 0, rowsUnchanged: 0 });
+    expect(summary).toMatchObject({
+      status: 'succeeded',
+      rowsUpdated: 3,
+      rowsInserted: 0,
+      rowsUnchanged: 0,
+    });
 
     const history = await t.db.rows<Record<string, unknown>>(sql`
       SELECT l.source_key, h.event, h.previous_status, h.standard_status,
              h.previous_list_price::float8 AS previous_list_price, h.list_price::float8 AS list_price, h.run_id
       FROM listing_history h JOIN listings l ON l.id = h.listing_id ORDER BY l.source_key`);
     expect(history).toEqual([
-      { source_key: 'H1', event: 'price', previous_status: 'Active', standard_status: 'Active', previous_list_price: 500_000, list_price: 480_000, run_id: summary.runId },
-      { source_key: 'H2', event: 'status', previous_status: 'Active', standard_status: 'Pending', previous_list_price: 700_000, list_price: 700_000, run_id: summary.runId },
-      { source_key: 'H3', event: 'price_status', previous_status: 'Active', standard_status: 'Closed', previous_list_price: 900_000, list_price: 850_000, run_id: summary.runId },
+      {
+        source_key: 'H1',
+        event: 'price',
+        previous_status: 'Active',
+        standard_status: 'Active',
+        previous_list_price: 500_000,
+        list_price: 480_000,
+        run_id: summary.runId,
+      },
+      {
+        source_key: 'H2',
+        event: 'status',
+        previous_status: 'Active',
+        standard_status: 'Pending',
+        previous_list_price: 700_000,
+        list_price: 700_000,
+        run_id: summary.runId,
+      },
+      {
+        source_key: 'H3',
+        event: 'price_status',
+        previous_status: 'Active',
+        standard_status: 'Closed',
+        previous_list_price: 900_000,
+        list_price: 850_000,
+        run_id: summary.runId,
+      },
     ]);
   });
 
@@ -100,14 +161,24 @@ describe('change history', () => {
     const renamed = fixture(`${HEADER}\nH1,A,480000,3,1 Main Street,2024-01-02,47.6,-122.3\n`);
     const summary = await runSource(t.db, source.name, { location: renamed });
     expect(summary).toMatchObject({ rowsUpdated: 1 });
-    const [row] = await t.db.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM listing_history WHERE run_id = ${summary.runId}`);
+    const [row] = await t.db.rows<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM listing_history WHERE run_id = ${summary.runId}`,
+    );
     expect(row?.n).toBe(0);
   });
 });
 
 describe('runs', () => {
   it('refuses a second run of a source while one is running', async () => {
-    await declare(t.db, feedSource('busy-feed', fixture(`${HEADER}\n${Array.from({ length: 20_000 }, (_, i) => `B${i},A,${100_000 + i},3,${i} Elm St,2024-02-01,47.5,-122.2`).join('\n')}\n`)));
+    await declare(
+      t.db,
+      feedSource(
+        'busy-feed',
+        fixture(
+          `${HEADER}\n${Array.from({ length: 20_000 }, (_, i) => `B${i},A,${100_000 + i},3,${i} Elm St,2024-02-01,47.5,-122.2`).join('\n')}\n`,
+        ),
+      ),
+    );
     const first = await startRun(t.db, 'busy-feed');
     await expect(startRun(t.db, 'busy-feed')).rejects.toBeInstanceOf(RunConflictError);
     expect((await first.finished).status).toBe('succeeded');
@@ -117,11 +188,22 @@ describe('runs', () => {
 
   it('records the run: counts, timings, status, and who started it', async () => {
     const summary = await runSource(t.db, 'history-feed', { trigger: 'test' });
-    const [run] = await t.db.rows<Record<string, unknown>>(sql`SELECT * FROM etl_runs WHERE id = ${summary.runId}`);
+    const [run] = await t.db.rows<Record<string, unknown>>(
+      sql`SELECT * FROM etl_runs WHERE id = ${summary.runId}`,
+    );
     // The source's own file undoes the changes made above: three updates.
-    expect(run).toMatchObject({ status: 'succeeded', trigger: 'test', rows_read: 3, rows_updated: 3, rows_rejected: 0, error: null });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      trigger: 'test',
+      rows_read: 3,
+      rows_updated: 3,
+      rows_rejected: 0,
+      error: null,
+    });
     expect(run?.finished_at).not.toBeNull();
-    expect(Object.keys(run?.timings as object)).toEqual(expect.arrayContaining(['read', 'merge', 'total']));
+    expect(Object.keys(run?.timings as object)).toEqual(
+      expect.arrayContaining(['read', 'merge', 'total']),
+    );
   });
 });
 
@@ -129,7 +211,11 @@ describe('remote sources', () => {
   let server: Server;
   let base: string;
   const hits = new Map<string, number>();
-  const body = readFileSync(fixture(`${HEADER}\nR1,A,300000,2,9 Bay Rd,2024-03-01,47.7,-122.4\nR2,S,310000,2,11 Bay Rd,2024-03-02,47.71,-122.41\n`));
+  const body = readFileSync(
+    fixture(
+      `${HEADER}\nR1,A,300000,2,9 Bay Rd,2024-03-01,47.7,-122.4\nR2,S,310000,2,11 Bay Rd,2024-03-02,47.71,-122.41\n`,
+    ),
+  );
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -180,7 +266,9 @@ describe('remote sources', () => {
 
   it('fails the run on a timeout with a clear error', async () => {
     await declare(t.db, feedSource('hanging-feed', `${base}/hang.csv`));
-    const summary = await runSource(t.db, 'hanging-feed', { fetch: { retries: 1, timeoutMs: 300 } });
+    const summary = await runSource(t.db, 'hanging-feed', {
+      fetch: { retries: 1, timeoutMs: 300 },
+    });
     expect(summary.status).toBe('failed');
     expect(summary.error).toMatch(/no response within 300 ms/);
     expect(hits.get('/hang.csv')).toBe(2);
@@ -189,8 +277,12 @@ describe('remote sources', () => {
 
 describe('source definitions', () => {
   it('refuses an invalid definition with the reason', async () => {
-    await expect(upsertSource(t.db, { ...feedSource('bad-cron', '/x.csv'), schedule: 'every tuesday' })).rejects.toThrow(/cron/);
-    await expect(upsertSource(t.db, { ...feedSource('Bad Name', '/x.csv') })).rejects.toThrow(/lowercase/);
+    await expect(
+      upsertSource(t.db, { ...feedSource('bad-cron', '/x.csv'), schedule: 'every tuesday' }),
+    ).rejects.toThrow(/cron/);
+    await expect(upsertSource(t.db, { ...feedSource('Bad Name', '/x.csv') })).rejects.toThrow(
+      /lowercase/,
+    );
   });
 
   it('refuses a run of a source that does not exist', async () => {
@@ -198,10 +290,22 @@ describe('source definitions', () => {
   });
 
   it('stores the rejects of a run with row numbers', async () => {
-    await declare(t.db, feedSource('reject-feed', fixture(`${HEADER}\nJ1,A,100,1,a,2024-01-01,47.5,-122.5\nJ2,A,-5,1,b,2024-01-01,47.5,-122.5\n`)));
+    await declare(
+      t.db,
+      feedSource(
+        'reject-feed',
+        fixture(
+          `${HEADER}\nJ1,A,100,1,a,2024-01-01,47.5,-122.5\nJ2,A,-5,1,b,2024-01-01,47.5,-122.5\n`,
+        ),
+      ),
+    );
     const summary = await runSource(t.db, 'reject-feed');
     expect(await rejectsOf(t.db, summary.runId)).toEqual([
-      { row_number: 2, raw: 'J2,A,-5,1,b,2024-01-01,47.5,-122.5', reason: 'list_price: must not be negative (got -5)' },
+      {
+        row_number: 2,
+        raw: 'J2,A,-5,1,b,2024-01-01,47.5,-122.5',
+        reason: 'list_price: must not be negative (got -5)',
+      },
     ]);
   });
 });

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { etlRuns } from '../db/schema/index.js';
+import { withoutSecondaryIndexes } from './bulk.js';
 import { RunConflictError } from './errors.js';
 import { type OpenInputOptions, openInput } from './fetch-input.js';
 import { readRecords } from './readers.js';
@@ -18,7 +19,6 @@ import {
   storeRejects,
 } from './staging.js';
 import { compileTransform } from './transform.js';
-import { withoutSecondaryIndexes } from './bulk.js';
 
 export type RunProgress = { rowsRead: number; rowsRejected: number; elapsedMs: number };
 
@@ -55,16 +55,22 @@ export type StartedRun = { runId: number; finished: Promise<RunSummary> };
  * settles when it ends. A second run of the same source while one runs is refused with a
  * RunConflictError, across processes (the source's advisory lock).
  */
-export async function startRun(db: Database, sourceName: string, options: RunOptions = {}): Promise<StartedRun> {
-  const source = await getSource(db, { name: sourceName });
+export async function startRun(
+  db: Database,
+  sourceName: string,
+  options: RunOptions = {},
+): Promise<StartedRun> {
   let announce: (runId: number) => void = () => {};
   const started = new Promise<number>((resolve) => {
     announce = resolve;
   });
   const finished = db
     .withLock(
-      `etl:${source.name}`,
+      `etl:${sourceName}`,
       async () => {
+        // Looked up under the lock: on PGlite a running load holds the only connection, so the
+        // conflict must be detected before any query.
+        const source = await getSource(db, { name: sourceName });
         await abandonDeadRuns(db, source.id);
         const location = options.location ?? source.location;
         const [run] = await db.orm
@@ -78,7 +84,8 @@ export async function startRun(db: Database, sourceName: string, options: RunOpt
       { wait: false },
     )
     .then((result) => {
-      if (!result.acquired) throw new RunConflictError(`a run of source '${source.name}' is already in progress`);
+      if (!result.acquired)
+        throw new RunConflictError(`a run of source '${sourceName}' is already in progress`);
       return result.value;
     });
   const runId = await Promise.race([started, finished.then(() => started)]);
@@ -86,7 +93,11 @@ export async function startRun(db: Database, sourceName: string, options: RunOpt
 }
 
 /** Start a run and wait for it to end. */
-export async function runSource(db: Database, sourceName: string, options: RunOptions = {}): Promise<RunSummary> {
+export async function runSource(
+  db: Database,
+  sourceName: string,
+  options: RunOptions = {},
+): Promise<RunSummary> {
   const { finished } = await startRun(db, sourceName, options);
   return finished;
 }
@@ -98,7 +109,11 @@ export async function runSource(db: Database, sourceName: string, options: RunOp
 async function abandonDeadRuns(db: Database, sourceId: number): Promise<void> {
   await db.orm
     .update(etlRuns)
-    .set({ status: 'abandoned', finishedAt: sql`now()`, error: 'the process running it stopped before it finished; nothing it read was kept' })
+    .set({
+      status: 'abandoned',
+      finishedAt: sql`now()`,
+      error: 'the process running it stopped before it finished; nothing it read was kept',
+    })
     .where(and(eq(etlRuns.sourceId, sourceId), eq(etlRuns.status, 'running')));
 }
 
@@ -120,16 +135,24 @@ async function executeRun(
     const summary = await db.transaction(async (tx) => {
       let t = performance.now();
       await createStagingTable(tx);
-      const input = await openInput(location, { ...options.fetch, ...(options.signal ? { signal: options.signal } : {}) });
+      const input = await openInput(location, {
+        ...options.fetch,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       t = lap('open', t);
       await tx.copyFrom(STAGING_TABLE, STAGING_COLUMNS, stageRows(input, source, options, started));
       t = lap('read', t);
+      // Statistics on the staging table, or the planner guesses its size and can pick a nested loop
+      // over hundreds of thousands of rows in the merge.
+      await tx.rows(sql`ANALYZE etl_staging`);
       await rejectDuplicateKeys(tx);
       counts = await stagedCounts(tx);
       await storeRejects(tx, runId);
       t = lap('validate', t);
       const valid = counts.read - counts.rejected;
-      const merged = await withoutSecondaryIndexes(tx, valid, () => mergeStaged(tx, source.id, runId));
+      const merged = await withoutSecondaryIndexes(tx, valid, () =>
+        mergeStaged(tx, source.id, runId),
+      );
       t = lap('merge', t);
       const result: RunSummary = {
         runId,
@@ -182,7 +205,10 @@ async function* stageRows(
   const every = options.progressEvery ?? 100_000;
   let read = 0;
   let rejected = 0;
-  for await (const item of readRecords(source.format, input, { mapping, requiredFields: requiredColumns(mapping) })) {
+  for await (const item of readRecords(source.format, input, {
+    mapping,
+    requiredFields: requiredColumns(mapping),
+  })) {
     read += 1;
     if (item.kind === 'unreadable') {
       rejected += 1;
@@ -197,7 +223,11 @@ async function* stageRows(
       }
     }
     if (read % every === 0) {
-      options.onProgress?.({ rowsRead: read, rowsRejected: rejected, elapsedMs: performance.now() - started });
+      options.onProgress?.({
+        rowsRead: read,
+        rowsRejected: rejected,
+        elapsedMs: performance.now() - started,
+      });
       options.signal?.throwIfAborted();
     }
   }
@@ -206,7 +236,10 @@ async function* stageRows(
 /** Columns a CSV header must have: the key's fields and every mapped field. */
 function requiredColumns(mapping: Mapping): string[] {
   const from = (spec: string | { from: string }) => (typeof spec === 'string' ? spec : spec.from);
-  const names = [...mapping.key.fields.map(from), ...Object.values(mapping.fields).map((s) => from(s as string))];
+  const names = [
+    ...mapping.key.fields.map(from),
+    ...Object.values(mapping.fields).map((s) => from(s as string)),
+  ];
   return [...new Set(names.map((n) => n.split('.')[0] as string))];
 }
 
@@ -225,7 +258,9 @@ function runRecord(summary: RunSummary) {
 }
 
 function describeFailure(error: unknown): string {
-  const e = error as Error & { code?: string };
+  // drizzle wraps driver errors in "Failed query: <the whole SQL>"; the cause is what matters.
+  const wrapped = error as Error & { cause?: unknown };
+  const e = (wrapped.cause instanceof Error ? wrapped.cause : wrapped) as Error & { code?: string };
   // Our own errors already read as sentences; database errors get their SQLSTATE for searching.
   if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) return `database error ${e.code}: ${e.message}`;
   return e.message ?? String(error);

@@ -94,7 +94,10 @@ export const mappingSchema = z.strictObject({
    */
   bounds: z
     .tuple([z.number(), z.number(), z.number(), z.number()])
-    .refine(([x0, y0, x1, y1]) => x0 < x1 && y0 < y1, 'bounds must be [minLon, minLat, maxLon, maxLat]')
+    .refine(
+      ([x0, y0, x1, y1]) => x0 < x1 && y0 < y1,
+      'bounds must be [minLon, minLat, maxLon, maxLat]',
+    )
     .optional(),
   /** Keep the source's unmapped fields in the listing's `extra` jsonb. */
   keepExtra: z.boolean().default(true),

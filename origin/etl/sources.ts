@@ -3,7 +3,12 @@ import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { etlSources } from '../db/schema/index.js';
 import { SourceNotFoundError } from './errors.js';
-import { type SourceConfig, type SourceInput, mappingSchema, sourceSchema } from './source-config.js';
+import {
+  mappingSchema,
+  type SourceConfig,
+  type SourceInput,
+  sourceSchema,
+} from './source-config.js';
 
 export type Source = SourceConfig & { id: number };
 
@@ -45,7 +50,10 @@ export async function getSource(db: Database, { name }: GetSourceParams): Promis
 }
 
 export async function listSources(db: Database): Promise<Source[]> {
-  const rows = await db.orm.select({ name: etlSources.name }).from(etlSources).orderBy(etlSources.name);
+  const rows = await db.orm
+    .select({ name: etlSources.name })
+    .from(etlSources)
+    .orderBy(etlSources.name);
   return Promise.all(rows.map((r) => getSource(db, r)));
 }
 

@@ -37,7 +37,14 @@ const columnTypes: Record<MappableField, string> = {
   longitude: 'float8',
 };
 
-export const STAGING_COLUMNS = ['row_number', 'source_key', ...mappableFields, 'extra', 'raw', 'reason'] as const;
+export const STAGING_COLUMNS = [
+  'row_number',
+  'source_key',
+  ...mappableFields,
+  'extra',
+  'raw',
+  'reason',
+] as const;
 
 export async function createStagingTable(tx: Database): Promise<void> {
   const fields = mappableFields.map((f) => `${f} ${columnTypes[f]}`).join(', ');
@@ -54,7 +61,12 @@ export async function createStagingTable(tx: Database): Promise<void> {
  */
 function copyValue(value: unknown): string {
   if (value === null || value === undefined) return '\\N';
-  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text =
+    typeof value === 'string'
+      ? value
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, escapeChar) : text;
 }
 
@@ -132,7 +144,10 @@ const listingValues: [string, string][] = [
   ['listing_contract_date', 's.listing_contract_date'],
   ['close_date', 's.close_date'],
   ['modification_timestamp', 's.modification_timestamp'],
-  ['geom', 'CASE WHEN s.longitude IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(s.longitude, s.latitude), 4326) END'],
+  [
+    'geom',
+    'CASE WHEN s.longitude IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(s.longitude, s.latitude), 4326) END',
+  ],
   ['extra', "coalesce(s.extra, '{}'::jsonb)"],
 ];
 
@@ -147,7 +162,11 @@ export type MergeCounts = { inserted: number; updated: number; history: number }
  * are all unchanged is not touched at all (the WHERE on DO UPDATE), so re-running a feed writes
  * nothing. `xmax = 0` on the returned row tells an insert from an update.
  */
-export async function mergeStaged(tx: Database, sourceId: number, runId: number): Promise<MergeCounts> {
+export async function mergeStaged(
+  tx: Database,
+  sourceId: number,
+  runId: number,
+): Promise<MergeCounts> {
   const columns = listingValues.map(([c]) => c);
   const changed = columns.map((c) => `l.${c}`).join(', ');
   const incoming = columns.map((c) => `excluded.${c}`).join(', ');

@@ -25,7 +25,11 @@ export type StagedListing = {
 } & { [K in MappableField]: string | number | null };
 
 const nonNegative = (max: number) =>
-  z.number().min(0, 'must not be negative').max(max, `must be at most ${max.toLocaleString('en')}`).nullable();
+  z
+    .number()
+    .min(0, 'must not be negative')
+    .max(max, `must be at most ${max.toLocaleString('en')}`)
+    .nullable();
 const thisYear = new Date().getUTCFullYear();
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`).nullable();
 const isoDate = z
@@ -36,7 +40,10 @@ const isoDate = z
 /** The checks a converted row must pass before it is staged. */
 export const stagedListingSchema = z
   .object({
-    source_key: z.string().min(1, 'the key is empty').max(256, 'the key is longer than 256 characters'),
+    source_key: z
+      .string()
+      .min(1, 'the key is empty')
+      .max(256, 'the key is longer than 256 characters'),
     standard_status: z.enum(standardStatuses, {
       error: (issue) =>
         issue.input === null || issue.input === undefined
@@ -46,11 +53,21 @@ export const stagedListingSchema = z
     property_type: text(64),
     list_price: nonNegative(1e11),
     close_price: nonNegative(1e11),
-    bedrooms_total: z.number().int().min(0, 'must not be negative').max(200, 'must be at most 200').nullable(),
+    bedrooms_total: z
+      .number()
+      .int()
+      .min(0, 'must not be negative')
+      .max(200, 'must be at most 200')
+      .nullable(),
     bathrooms_total: nonNegative(200),
     living_area: nonNegative(2_000_000_000),
     lot_size_area: nonNegative(2_000_000_000),
-    year_built: z.number().int().min(1600, 'must be 1600 or later').max(thisYear + 5, `must be ${thisYear + 5} or earlier`).nullable(),
+    year_built: z
+      .number()
+      .int()
+      .min(1600, 'must be 1600 or later')
+      .max(thisYear + 5, `must be ${thisYear + 5} or earlier`)
+      .nullable(),
     unparsed_address: text(512),
     street_number: text(32),
     street_name: text(256),
@@ -62,8 +79,16 @@ export const stagedListingSchema = z
     listing_contract_date: isoDate,
     close_date: isoDate,
     modification_timestamp: z.string().nullable(),
-    latitude: z.number().min(-90, 'must be between -90 and 90').max(90, 'must be between -90 and 90').nullable(),
-    longitude: z.number().min(-180, 'must be between -180 and 180').max(180, 'must be between -180 and 180').nullable(),
+    latitude: z
+      .number()
+      .min(-90, 'must be between -90 and 90')
+      .max(90, 'must be between -90 and 90')
+      .nullable(),
+    longitude: z
+      .number()
+      .min(-180, 'must be between -180 and 180')
+      .max(180, 'must be between -180 and 180')
+      .nullable(),
     extra: z.record(z.string(), z.unknown()),
   })
   .refine((row) => (row.latitude === null) === (row.longitude === null), {
@@ -79,7 +104,9 @@ type FieldReader = (fields: Record<string, unknown>) => unknown;
  * Compile a mapping once into a function from a source row to a staged listing or a reason.
  * Everything that can be decided per mapping (paths, types, formats) is decided here, not per row.
  */
-export function compileTransform(mapping: Mapping): (fields: Record<string, unknown>) => TransformResult {
+export function compileTransform(
+  mapping: Mapping,
+): (fields: Record<string, unknown>) => TransformResult {
   const nulls = new Set(mapping.nullValues);
   const used = new Set<string>();
 
@@ -97,7 +124,8 @@ export function compileTransform(mapping: Mapping): (fields: Record<string, unkn
         if (typeof value === 'string') {
           value = value.trim();
           if (nulls.has(value as string)) return null;
-          if (m.values && (value as string) in m.values) value = m.values[value as string];
+          if (m.values && Object.hasOwn(m.values, value as string))
+            value = m.values[value as string];
         }
         let out = convertValue(value, type, formats);
         if (m.scale && typeof out === 'number') out *= m.scale;
@@ -148,14 +176,28 @@ export function compileTransform(mapping: Mapping): (fields: Record<string, unkn
       for (const [name, value] of Object.entries(record)) {
         if (used.has(name) || value === null || value === undefined) continue;
         if (typeof value === 'string' && nulls.has(value.trim())) continue;
-        listing.extra[name] = value;
+        // defineProperty, not assignment: a field named __proto__ is data, not a prototype.
+        Object.defineProperty(listing.extra, name, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
     }
 
     const lat = listing.latitude;
     const lon = listing.longitude;
-    if (typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) > 90 && Math.abs(lon) <= 90) {
-      return { ok: false, reason: `latitude ${lat} is out of range and longitude ${lon} is a valid latitude: latitude and longitude look swapped` };
+    if (
+      typeof lat === 'number' &&
+      typeof lon === 'number' &&
+      Math.abs(lat) > 90 &&
+      Math.abs(lon) <= 90
+    ) {
+      return {
+        ok: false,
+        reason: `latitude ${lat} is out of range and longitude ${lon} is a valid latitude: latitude and longitude look swapped`,
+      };
     }
     const checked = stagedListingSchema.safeParse(listing);
     if (!checked.success) return { ok: false, reason: describeIssues(checked.error, listing) };
@@ -163,8 +205,17 @@ export function compileTransform(mapping: Mapping): (fields: Record<string, unkn
     if (mapping.bounds && listing.longitude !== null && listing.latitude !== null) {
       const lon = listing.longitude as number;
       const lat = listing.latitude as number;
-      if (lon < (minLon as number) || lon > (maxLon as number) || lat < (minLat as number) || lat > (maxLat as number)) {
-        const swapped = lat >= (minLon as number) && lat <= (maxLon as number) && lon >= (minLat as number) && lon <= (maxLat as number);
+      if (
+        lon < (minLon as number) ||
+        lon > (maxLon as number) ||
+        lat < (minLat as number) ||
+        lat > (maxLat as number)
+      ) {
+        const swapped =
+          lat >= (minLon as number) &&
+          lat <= (maxLon as number) &&
+          lon >= (minLat as number) &&
+          lon <= (maxLat as number);
         return {
           ok: false,
           reason: `point (${lon}, ${lat}) is outside the source's bounds [${mapping.bounds.join(', ')}]${swapped ? '; latitude and longitude look swapped' : ''}`,
@@ -175,10 +226,15 @@ export function compileTransform(mapping: Mapping): (fields: Record<string, unkn
   };
 }
 
-function convertValue(value: unknown, type: FieldType, formats: readonly string[]): string | number | boolean {
+function convertValue(
+  value: unknown,
+  type: FieldType,
+  formats: readonly string[],
+): string | number | boolean {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new ConversionError(`${value} is not a finite number`);
-    if (type === 'integer' && !Number.isInteger(value)) throw new ConversionError(`${value} is not a whole number`);
+    if (type === 'integer' && !Number.isInteger(value))
+      throw new ConversionError(`${value} is not a whole number`);
     if (type === 'string') return String(value);
     if (type === 'number' || type === 'integer') return value;
   }
@@ -187,7 +243,9 @@ function convertValue(value: unknown, type: FieldType, formats: readonly string[
     if (type === 'string') return String(value);
   }
   if (typeof value !== 'string') {
-    throw new ConversionError(`expected ${type}, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+    throw new ConversionError(
+      `expected ${type}, got ${Array.isArray(value) ? 'an array' : typeof value}`,
+    );
   }
   if (value.includes('\uFFFD')) {
     throw new ConversionError(
@@ -226,7 +284,12 @@ function pathReader(path: string): FieldReader {
 /** Values PostgreSQL cannot store at all (NUL) or that we refuse (huge): checked before anything. */
 function longField(record: Record<string, unknown>, max: number): string | undefined {
   for (const [name, value] of Object.entries(record)) {
-    const text = typeof value === 'string' ? value : typeof value === 'object' && value !== null ? JSON.stringify(value) : '';
+    const text =
+      typeof value === 'string'
+        ? value
+        : typeof value === 'object' && value !== null
+          ? JSON.stringify(value)
+          : '';
     if (text.length > max) {
       return `field '${clip(name, 40)}' is ${text.length.toLocaleString('en')} characters long; the limit is ${max.toLocaleString('en')}`;
     }
@@ -243,7 +306,10 @@ function describeIssues(error: z.ZodError, listing: StagedListing): string {
     .map((issue) => {
       const field = issue.path.join('.') || 'row';
       const value = (listing as Record<string, unknown>)[field];
-      const shown = value === null || value === undefined || issue.code === 'invalid_value' ? '' : ` (got ${clip(String(value))})`;
+      const shown =
+        value === null || value === undefined || issue.code === 'invalid_value'
+          ? ''
+          : ` (got ${clip(String(value))})`;
       return `${field}: ${issue.message}${shown}`;
     })
     .join('; ');

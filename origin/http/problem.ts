@@ -4,6 +4,11 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 
+/** Shorten text that may quote the request. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 /** Our API errors: thrown below the route layer by name, mapped to a status here only. */
 export class ApiError extends Error {
   constructor(
@@ -16,13 +21,34 @@ export class ApiError extends Error {
   }
 }
 
+const MAX_DETAIL = 500;
+
 /** An RFC 9457 problem+json response, the one error shape on the wire (same as the edge's). */
-export function problem(c: Context, status: ContentfulStatusCode, title: string, detail: string, type = 'about:blank') {
+export function problem(
+  c: Context,
+  status: ContentfulStatusCode,
+  title: string,
+  detail: string,
+  type = 'about:blank',
+) {
   const requestId = c.get('requestId' as never) as string | undefined;
-  return c.body(JSON.stringify({ type, title, status, detail, ...(requestId ? { request_id: requestId } : {}) }), status, {
-    'Content-Type': 'application/problem+json',
-    'Cache-Control': 'no-store',
-  });
+  // A detail can quote the request (an unknown 100 KB parameter name): never echo it back whole.
+  const shortDetail =
+    detail.length <= MAX_DETAIL ? detail : `${detail.slice(0, MAX_DETAIL)}… (truncated)`;
+  return c.body(
+    JSON.stringify({
+      type,
+      title,
+      status,
+      detail: shortDetail,
+      ...(requestId ? { request_id: requestId } : {}),
+    }),
+    status,
+    {
+      'Content-Type': 'application/problem+json',
+      'Cache-Control': 'no-store',
+    },
+  );
 }
 
 /**
@@ -32,14 +58,28 @@ export function problem(c: Context, status: ContentfulStatusCode, title: string,
 export function problemErrorHandler(logger: Logger): ErrorHandler {
   return function problemOnError(error, c) {
     if (error instanceof z.ZodError) {
-      const detail = error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; ');
+      const detail = error.issues
+        .slice(0, 5)
+        .map((i) => `${clip(i.path.join('.') || 'request', 60)}: ${clip(i.message, 200)}`)
+        .join('; ');
       return problem(c, 400, 'Invalid request', detail);
     }
-    if (error instanceof ApiError) return problem(c, error.status, error.title, error.message, error.type);
+    if (error instanceof ApiError)
+      return problem(c, error.status, error.title, error.message, error.type);
     if (error instanceof HTTPException) {
-      return problem(c, error.status as ContentfulStatusCode, error.message || 'HTTP error', error.message || 'request refused');
+      return problem(
+        c,
+        error.status as ContentfulStatusCode,
+        error.message || 'HTTP error',
+        error.message || 'request refused',
+      );
     }
     logger.error({ err: error, requestId: c.get('requestId' as never) }, 'unhandled error');
-    return problem(c, 500, 'Internal Server Error', 'an unexpected error occurred; quote the request id when reporting it');
+    return problem(
+      c,
+      500,
+      'Internal Server Error',
+      'an unexpected error occurred; quote the request id when reporting it',
+    );
   };
 }

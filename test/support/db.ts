@@ -11,7 +11,7 @@ export type TestDatabase = { db: Database; url: string; name: string; drop: () =
  * Real PostgreSQL, never a mock: the point is to exercise the SQL.
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `estate_test_${randomBytes(5).toString('hex')}`;
+  const name = `${inject('databasePrefix')}${randomBytes(5).toString('hex')}`;
   const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${inject('templateDatabase')}`);

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../origin/db/database.js';
+import type { RunSummary } from '../../origin/etl/run.js';
 import type { SourceInput } from '../../origin/etl/source-config.js';
 import { upsertSource } from '../../origin/etl/sources.js';
-import type { RunSummary } from '../../origin/etl/run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'estate-edge-test-'));
 let counter = 0;
@@ -21,7 +21,11 @@ export function fixture(content: string | Uint8Array, extension = 'csv'): string
 export const HEADER = 'mls_id,status,price,beds,address,listed,lat,lon';
 
 /** A small feed's source: every mapping feature the bad-input tests need. */
-export function feedSource(name: string, location: string, mapping: Partial<SourceInput['mapping']> = {}): SourceInput {
+export function feedSource(
+  name: string,
+  location: string,
+  mapping: Partial<SourceInput['mapping']> = {},
+): SourceInput {
   return {
     name,
     format: 'csv',

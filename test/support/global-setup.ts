@@ -1,14 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../origin/db/database.js';
 import { migrate } from '../../origin/db/migrate.js';
-import { adminUrl, databaseUrl, TEMPLATE_DATABASE } from './urls.js';
+import { adminUrl, databaseUrl, runPrefix } from './urls.js';
 
 /**
  * Once per test run: build a migrated template database. Every test file then clones it
  * (CREATE DATABASE ... TEMPLATE), which takes milliseconds instead of re-running migrations.
  */
 export default async function setup(project: TestProject) {
+  const prefix = runPrefix(randomBytes(4).toString('hex'));
+  const TEMPLATE_DATABASE = `${prefix}template`;
   const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
@@ -27,11 +30,13 @@ export default async function setup(project: TestProject) {
     await db.close();
   }
   project.provide('templateDatabase', TEMPLATE_DATABASE);
+  project.provide('databasePrefix', prefix);
   return async () => {
     const cleanup = postgres(adminUrl(), { max: 1, onnotice: () => {} });
     const leftovers = await cleanup<{ datname: string }[]>`
-      SELECT datname FROM pg_database WHERE datname LIKE 'estate_test_%'`;
-    for (const { datname } of leftovers) await cleanup.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      SELECT datname FROM pg_database WHERE starts_with(datname, ${prefix})`;
+    for (const { datname } of leftovers)
+      await cleanup.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await cleanup.end();
   };
 }
@@ -39,5 +44,6 @@ export default async function setup(project: TestProject) {
 declare module 'vitest' {
   export interface ProvidedContext {
     templateDatabase: string;
+    databasePrefix: string;
   }
 }

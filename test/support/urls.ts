@@ -3,7 +3,13 @@ export function adminUrl(): string {
   return process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 }
 
-export const TEMPLATE_DATABASE = 'estate_test_template';
+/**
+ * Every database of one test run starts with this run's prefix, so two runs on one server (a
+ * developer's and CI's) never drop each other's databases.
+ */
+export function runPrefix(runId: string): string {
+  return `estate_test_${runId}_`;
+}
 
 /** The URL of another database on the same server. */
 export function databaseUrl(name: string): string {

@@ -98,7 +98,9 @@ function wrap(client: PGlite | Transaction, close: () => Promise<void>, txOrm?: 
     },
     async transaction(fn) {
       if (txOrm) return fn(db); // already inside one: join it
-      return orm.transaction((tx) => fn(wrap(sessionClient<Transaction>(tx), async () => {}, tx as unknown as Orm)));
+      return orm.transaction((tx) =>
+        fn(wrap(sessionClient<Transaction>(tx), async () => {}, tx as unknown as Orm)),
+      );
     },
     close,
   };

@@ -1,4 +1,4 @@
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SQL } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
@@ -66,7 +66,9 @@ function wrap(client: Client, close: () => Promise<void>, txOrm?: Orm): Database
       if (txOrm) return fn(db); // already inside one: join it
       // drizzle's transaction, so drizzle queries inside run on the transaction's connection;
       // its session holds that connection's raw client, which COPY needs.
-      return orm.transaction((tx) => fn(wrap(sessionClient<Client>(tx), async () => {}, tx as unknown as Orm)));
+      return orm.transaction((tx) =>
+        fn(wrap(sessionClient<Client>(tx), async () => {}, tx as unknown as Orm)),
+      );
     },
     close,
   };

@@ -2,7 +2,6 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   date,
-  geometry,
   index,
   integer,
   jsonb,
@@ -14,6 +13,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { etlSources } from './etl-sources.js';
+import { geometryColumn } from './postgis.js';
 
 /** RESO Data Dictionary `StandardStatus` values. */
 export const standardStatuses = [
@@ -63,7 +63,7 @@ export const listings = pgTable(
     listingContractDate: date('listing_contract_date'),
     closeDate: date('close_date'),
     modificationTimestamp: timestamp('modification_timestamp', { withTimezone: true }),
-    geom: geometry('geom', { type: 'point', mode: 'xy', srid: 4326 }),
+    geom: geometryColumn('geom', 'Point'),
     extra: jsonb('extra').notNull().default(sql`'{}'::jsonb`),
     lastRunId: integer('last_run_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

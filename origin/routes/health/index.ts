@@ -1,5 +1,5 @@
-import { Hono } from 'hono';
 import { sql } from 'drizzle-orm';
+import { Hono } from 'hono';
 import type { Database } from '../../db/database.js';
 import { migrationStatus } from '../../db/migrate.js';
 
@@ -21,9 +21,21 @@ export function healthRoutes(db: Database) {
       const latencyMs = Math.round((performance.now() - started) * 10) / 10;
       const migrations = await migrationStatus(db);
       const status = migrations.current ? 'ok' : 'degraded';
-      return c.json({ status, checks: { database: { status: 'up', driver: db.driver, latency_ms: latencyMs }, migrations } });
+      return c.json({
+        status,
+        checks: {
+          database: { status: 'up', driver: db.driver, latency_ms: latencyMs },
+          migrations,
+        },
+      });
     } catch (error) {
-      return c.json({ status: 'down', checks: { database: { status: 'down', error: (error as Error).message } } }, 503);
+      return c.json(
+        {
+          status: 'down',
+          checks: { database: { status: 'down', error: (error as Error).message } },
+        },
+        503,
+      );
     }
   });
   return app;

@@ -2,21 +2,27 @@ import { type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../db/database.js';
 
-const bbox = z
-  .string()
-  .transform((value, ctx) => {
-    const parts = value.split(',').map(Number);
-    const [x0, y0, x1, y1] = parts as [number, number, number, number];
-    if (parts.length !== 4 || parts.some((n) => !Number.isFinite(n))) {
-      ctx.addIssue({ code: 'custom', message: 'bbox is minLon,minLat,maxLon,maxLat (four numbers)' });
-      return z.NEVER;
-    }
-    if (x0 < -180 || x1 > 180 || y0 < -90 || y1 > 90 || x0 >= x1 || y0 >= y1) {
-      ctx.addIssue({ code: 'custom', message: 'bbox must lie within [-180,-90,180,90] with min < max' });
-      return z.NEVER;
-    }
-    return parts as [number, number, number, number];
-  });
+const DECIMAL = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+const bbox = z.string().transform((value, ctx) => {
+  // Number() reads '' as 0 and '0x10' as 16: `,,1,1` would silently become 0,0,1,1.
+  const parts = value
+    .split(',')
+    .map((part) => (DECIMAL.test(part.trim()) ? Number(part) : Number.NaN));
+  const [x0, y0, x1, y1] = parts as [number, number, number, number];
+  if (parts.length !== 4 || parts.some((n) => !Number.isFinite(n))) {
+    ctx.addIssue({ code: 'custom', message: 'bbox is minLon,minLat,maxLon,maxLat (four numbers)' });
+    return z.NEVER;
+  }
+  if (x0 < -180 || x1 > 180 || y0 < -90 || y1 > 90 || x0 >= x1 || y0 >= y1) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'bbox must lie within [-180,-90,180,90] with min < max',
+    });
+    return z.NEVER;
+  }
+  return parts as [number, number, number, number];
+});
 
 export const listingsQuerySchema = z.strictObject({
   bbox: bbox.optional(),
