@@ -34,9 +34,15 @@ function run(
 
 let stopping = false;
 function stop(code = 0) {
+  if (stopping) return;
   stopping = true;
-  for (const child of children) child.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 3000).unref();
+  // The origin drains on SIGTERM; wrangler dev exits on SIGINT (it ignores SIGTERM). Whatever is
+  // still alive after the grace period is killed, so nothing outlives `npm start`.
+  for (const child of children) child.kill(child === children[0] ? 'SIGTERM' : 'SIGINT');
+  setTimeout(() => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    process.exit(code);
+  }, 3000);
 }
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));

@@ -7,8 +7,9 @@ const BULK_MIN_ROWS = 50_000;
 /**
  * Merge `incoming` rows with the listings' secondary indexes dropped and rebuilt afterwards, when
  * that is cheaper: a load that at least doubles the table (measured here: COPY into a table with
- * its indexes 58k rows/s, COPY then build the indexes 156k rows/s). The unique key index stays: the
- * merge's ON CONFLICT needs it. DDL is transactional in PostgreSQL, so a killed run leaves every
+ * its indexes 58k rows/s, COPY then build the indexes 156k rows/s). The unique key index stays
+ * when the merge's ON CONFLICT needs it; a source's first load (a plain INSERT) drops it too, and
+ * rebuilding it re-checks uniqueness. DDL is transactional in PostgreSQL, so a killed run leaves every
  * index in place; the price is an exclusive lock on `listings` until commit, which readers wait
  * on, hence only for big loads into a small table (a first load, typically).
  */
@@ -16,6 +17,7 @@ export async function withoutSecondaryIndexes<T>(
   tx: Database,
   incoming: number,
   fn: () => Promise<T>,
+  options: { keepUnique: boolean } = { keepUnique: true },
 ): Promise<T> {
   if (incoming < BULK_MIN_ROWS) return fn();
   // Counting stops at the threshold, so this costs little even on a big table.
@@ -27,7 +29,7 @@ export async function withoutSecondaryIndexes<T>(
   const indexes = await tx.rows<{ name: string; definition: string }>(sql`
     SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-    WHERE x.indrelid = 'listings'::regclass AND NOT x.indisprimary AND NOT x.indisunique`);
+    WHERE x.indrelid = 'listings'::regclass AND NOT x.indisprimary AND (NOT x.indisunique OR ${!options.keepUnique})`);
   for (const index of indexes) await tx.rows(sql.raw(`DROP INDEX ${quoteIdent(index.name)}`));
   const result = await fn();
   await tx.rows(sql`SET LOCAL maintenance_work_mem = '256MB'`);

@@ -9,11 +9,13 @@ import type { Mapping } from './source-config.js';
 import { getSource, type Source } from './sources.js';
 import {
   createStagingTable,
+  insertStaged,
   mergeStaged,
   rejectDuplicateKeys,
   rejectedLine,
   STAGING_COLUMNS,
   STAGING_TABLE,
+  sourceIsEmpty,
   stagedCounts,
   stagedLine,
   storeRejects,

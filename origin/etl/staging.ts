@@ -153,6 +153,36 @@ const listingValues: [string, string][] = [
 
 export type MergeCounts = { inserted: number; updated: number; history: number };
 
+/** Whether the source has no listings yet: its first load needs no merge at all. */
+export async function sourceIsEmpty(tx: Database, sourceId: number): Promise<boolean> {
+  const [row] = await tx.rows<{ empty: boolean }>(
+    sql`SELECT NOT EXISTS (SELECT 1 FROM listings WHERE source_id = ${sourceId}) AS empty`,
+  );
+  return row?.empty ?? false;
+}
+
+/**
+ * A source's first load: a plain INSERT. Nothing can conflict (duplicates were rejected in
+ * staging, and the source's lock keeps other runs out) and nothing has a history yet, so the
+ * upsert's snapshot join and ON CONFLICT checks are pure cost.
+ */
+export async function insertStaged(
+  tx: Database,
+  sourceId: number,
+  runId: number,
+): Promise<MergeCounts> {
+  const columns = listingValues.map(([c]) => c);
+  const [row] = await tx.rows<{ inserted: number }>(sql`
+    WITH inserted AS (
+      INSERT INTO listings (source_id, source_key, last_run_id, ${sql.raw(columns.join(', '))})
+      SELECT ${sourceId}, s.source_key, ${runId}, ${sql.raw(listingValues.map(([, v]) => v).join(', '))}
+      FROM etl_staging s WHERE s.reason IS NULL
+      RETURNING 1
+    )
+    SELECT count(*)::int AS inserted FROM inserted`);
+  return { inserted: row?.inserted ?? 0, updated: 0, history: 0 };
+}
+
 /**
  * One statement merges the good staged rows into `listings` and writes the history of changes
  * (a new listing has no history row: its first state is the listing itself, or the `previous_*`

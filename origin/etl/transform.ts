@@ -173,7 +173,8 @@ export function compileTransform(
     }
 
     if (mapping.keepExtra) {
-      for (const [name, value] of Object.entries(record)) {
+      for (const name in record) {
+        const value = record[name];
         if (used.has(name) || value === null || value === undefined) continue;
         if (typeof value === 'string' && nulls.has(value.trim())) continue;
         // defineProperty, not assignment: a field named __proto__ is data, not a prototype.
@@ -283,17 +284,18 @@ function pathReader(path: string): FieldReader {
 
 /** Values PostgreSQL cannot store at all (NUL) or that we refuse (huge): checked before anything. */
 function longField(record: Record<string, unknown>, max: number): string | undefined {
-  for (const [name, value] of Object.entries(record)) {
-    const text =
-      typeof value === 'string'
-        ? value
-        : typeof value === 'object' && value !== null
-          ? JSON.stringify(value)
-          : '';
+  // for...in, not Object.entries: this runs on every row and entries() allocates per field.
+  for (const name in record) {
+    const value = record[name];
+    let text: string;
+    if (typeof value === 'string') text = value;
+    else if (typeof value === 'object' && value !== null) text = JSON.stringify(value);
+    else continue;
     if (text.length > max) {
       return `field '${clip(name, 40)}' is ${text.length.toLocaleString('en')} characters long; the limit is ${max.toLocaleString('en')}`;
     }
-    if (text.includes('\u0000') || text.includes('\\u0000')) {
+    // A JSON value carries NUL escaped as \u0000; jsonb refuses it just the same.
+    if (text.includes('\u0000') || (typeof value === 'object' && text.includes('\\u0000'))) {
       return `field '${clip(name, 40)}' contains a NUL character, which PostgreSQL cannot store`;
     }
   }
