@@ -1,21 +1,33 @@
-import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Database } from './db/database.js';
+import { requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
+import { createRouter, type Deps } from './http/router.js';
 import type { Logger } from './logger.js';
+import { areaRoutes } from './routes/areas/index.js';
+import { etlRoutes } from './routes/etl/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { listingRoutes } from './routes/listings/index.js';
+import { metricsRoutes } from './routes/metrics/index.js';
+import { statsRoutes } from './routes/stats/index.js';
+import { tileRoutes } from './routes/tiles/index.js';
+import { viewerRoutes } from './viewer/index.js';
 
 export type AppDeps = { db: Database; logger: Logger };
 
-/** The origin API, wired explicitly. */
+/** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
 export function createApp({ db, logger }: AppDeps) {
-  const app = new Hono();
+  const deps: Deps = { db, logger };
+  const app = createRouter();
 
   // --- cross-cutting
   app.use(requestId({ limitLength: 128 }));
+  app.use(async function injectDeps(c, next) {
+    c.set('deps', deps);
+    await next();
+  });
   app.use(secureHeaders());
   app.use(
     bodyLimit({
@@ -23,6 +35,7 @@ export function createApp({ db, logger }: AppDeps) {
       onError: (c) => problem(c, 413, 'Payload Too Large', 'the body is over 1 MiB'),
     }),
   );
+  app.use(requestMetrics());
   app.use(async function accessLog(c, next) {
     const started = performance.now();
     await next();
@@ -38,11 +51,23 @@ export function createApp({ db, logger }: AppDeps) {
     );
   });
 
-  // --- health (open on the private network: it reveals no data)
-  app.route('/health', healthRoutes(db));
+  // --- operations (open on the private network: they reveal no listing data)
+  app.route('/health', healthRoutes);
+  app.route('/metrics', metricsRoutes);
 
-  // --- v1
-  app.route('/v1/listings', listingRoutes(db));
+  // --- v1 API
+  app.route('/v1/listings', listingRoutes);
+  app.route('/v1/stats', statsRoutes);
+  app.route('/v1/areas', areaRoutes);
+  app.route('/v1/tiles', tileRoutes);
+  app.route('/v1/etl', etlRoutes);
+
+  // --- docs and the map viewer
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'estate-edge origin API', version: '1.0.0' },
+  });
+  app.route('/', viewerRoutes);
 
   app.notFound((c) =>
     problem(

@@ -9,6 +9,26 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
+type Issue = { path: PropertyKey[]; message: string; code?: string; keys?: string[] };
+
+/**
+ * Zod issues as one readable sentence that names each parameter: "query parameter 'limit': Too
+ * big: expected number to be <=500". Capped: a hostile request must not be echoed back whole.
+ */
+export function describeIssues(issues: readonly Issue[], target?: string): string {
+  const where = target === 'query' ? 'query parameter' : target === 'param' ? 'path parameter' : target === 'json' ? 'body field' : 'parameter';
+  return issues
+    .slice(0, 5)
+    .map((i) => {
+      if (i.code === 'unrecognized_keys' && i.keys) {
+        return `unknown ${where}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${clip(k, 60)}'`).join(', ')}`;
+      }
+      const name = i.path.map(String).join('.');
+      return `${name ? `${where} '${clip(name, 60)}'` : 'request'}: ${clip(i.message, 200)}`;
+    })
+    .join('; ');
+}
+
 /** Our API errors: thrown below the route layer by name, mapped to a status here only. */
 export class ApiError extends Error {
   constructor(
@@ -58,12 +78,12 @@ export function problem(
 export function problemErrorHandler(logger: Logger): ErrorHandler {
   return function problemOnError(error, c) {
     if (error instanceof z.ZodError) {
-      const detail = error.issues
-        .slice(0, 5)
-        .map((i) => `${clip(i.path.join('.') || 'request', 60)}: ${clip(i.message, 200)}`)
-        .join('; ');
-      return problem(c, 400, 'Invalid request', detail);
+      return problem(c, 400, 'Invalid request', describeIssues(error.issues));
     }
+    const code = (error as { code?: unknown }).code;
+    if (code === 'INVALID_PARAMETER') return problem(c, 400, 'Invalid request', error.message);
+    if (code === 'NOT_FOUND' || code === 'SOURCE_NOT_FOUND') return problem(c, 404, 'Not Found', error.message);
+    if (code === 'CONFLICT' || code === 'RUN_CONFLICT') return problem(c, 409, 'Conflict', error.message);
     if (error instanceof ApiError)
       return problem(c, error.status, error.title, error.message, error.type);
     if (error instanceof HTTPException) {

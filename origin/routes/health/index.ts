@@ -1,19 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { Hono } from 'hono';
-import type { Database } from '../../db/database.js';
 import { migrationStatus } from '../../db/migrate.js';
+import { createRouter } from '../../http/router.js';
 
 /**
  * Liveness (`/health`: the process answers) and readiness (`/health/ready`: the database answers
  * and its schema is current). 503 only when a critical dependency is down.
  */
-export function healthRoutes(db: Database) {
-  const app = new Hono();
-  app.get('/', (c) => {
+export const healthRoutes = createRouter()
+  .get('/', (c) => {
     c.header('Cache-Control', 'no-store');
     return c.json({ status: 'ok' });
-  });
-  app.get('/ready', async (c) => {
+  })
+  .get('/ready', async (c) => {
+    const { db } = c.get('deps');
     c.header('Cache-Control', 'no-store');
     const started = performance.now();
     try {
@@ -23,20 +22,12 @@ export function healthRoutes(db: Database) {
       const status = migrations.current ? 'ok' : 'degraded';
       return c.json({
         status,
-        checks: {
-          database: { status: 'up', driver: db.driver, latency_ms: latencyMs },
-          migrations,
-        },
+        checks: { database: { status: 'up', driver: db.driver, latency_ms: latencyMs }, migrations },
       });
     } catch (error) {
       return c.json(
-        {
-          status: 'down',
-          checks: { database: { status: 'down', error: (error as Error).message } },
-        },
+        { status: 'down', checks: { database: { status: 'down', error: (error as Error).message } } },
         503,
       );
     }
   });
-  return app;
-}

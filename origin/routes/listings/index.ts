@@ -1,12 +1,7 @@
-import { Hono } from 'hono';
-import type { Database } from '../../db/database.js';
+import { createRouter } from '../../http/router.js';
 import { listingsInBbox, listingsQuerySchema } from './search.js';
 
-export function listingRoutes(db: Database) {
-  const app = new Hono();
-  app.get('/', async (c) => {
-    const query = listingsQuerySchema.parse(c.req.query());
-    return c.json({ items: await listingsInBbox(db, query) });
-  });
-  return app;
-}
+export const listingRoutes = createRouter().get('/', async (c) => {
+  const query = listingsQuerySchema.parse(c.req.query());
+  return c.json({ items: await listingsInBbox(c.get('deps').db, query) });
+});

@@ -1,0 +1,30 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Database } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { describeIssues, problem } from './problem.js';
+
+/** What handlers may use: built once at start, put on the context by the deps middleware. */
+export type Deps = {
+  db: Database;
+  logger: Logger;
+};
+
+export type AppEnv = { Variables: { requestId: string; deps: Deps } };
+
+/**
+ * A router whose validation failures answer 400 problem+json naming the parameter, so every
+ * route gets the same error shape without saying so.
+ *
+ * @example
+ *   export const listingRoutes = createRouter().openapi(searchRoute, async (c) => { ... });
+ */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return problem(c, 400, 'Invalid request', describeIssues(result.error.issues, result.target));
+      }
+      return undefined;
+    },
+  });
+}

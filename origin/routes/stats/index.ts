@@ -1,0 +1,4 @@
+import { createRouter } from '../../http/router.js';
+
+/** Placeholder: filled in by the API issue. */
+export const statsRoutes = createRouter();
