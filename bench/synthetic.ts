@@ -108,8 +108,10 @@ export function syntheticRow(i: number, changed = 0): string {
   const baths = Math.max(1, Math.round((beds * 0.7 + random()) * 4) / 4);
   const year = 1900 + Math.floor(random() * 125);
   const listed = new Date(Date.UTC(2019, 0, 1) + Math.floor(random() * 2000) * 86_400_000);
-  if (changed > 0 && i % Math.round(1 / changed) === 0) {
-    if (i % 2 === 0) listPrice = Math.round(listPrice * 0.95);
+  const step = changed > 0 ? Math.round(1 / changed) : 0;
+  if (step > 0 && i % step === 0) {
+    // Alternate among the changed rows (not on i itself: every multiple of 10 is even).
+    if ((i / step) % 2 === 0) listPrice = Math.round(listPrice * 0.95);
     else status = status === 'Active' ? 'Pending' : 'Active';
   }
   const closed =
