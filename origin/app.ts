@@ -9,16 +9,21 @@ import type { Logger } from './logger.js';
 import { areaRoutes } from './routes/areas/index.js';
 import { etlRoutes } from './routes/etl/index.js';
 import { healthRoutes } from './routes/health/index.js';
-import { listingRoutes } from './routes/listings/index.js';
+import { createListingRoutes } from './routes/listings/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { statsRoutes } from './routes/stats/index.js';
 import { tileRoutes } from './routes/tiles/index.js';
 import { viewerRoutes } from './viewer/index.js';
 
-export type AppDeps = { db: Database; logger: Logger };
+export type AppDeps = {
+  db: Database;
+  logger: Logger;
+  /** See CURSOR_SECRET in origin/env.ts. */
+  cursorSecret?: string | undefined;
+};
 
 /** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
-export function createApp({ db, logger }: AppDeps) {
+export function createApp({ db, logger, cursorSecret }: AppDeps) {
   const deps: Deps = { db, logger };
   const app = createRouter();
 
@@ -56,7 +61,7 @@ export function createApp({ db, logger }: AppDeps) {
   app.route('/metrics', metricsRoutes);
 
   // --- v1 API
-  app.route('/v1/listings', listingRoutes);
+  app.route('/v1/listings', createListingRoutes({ cursorSecret }));
   app.route('/v1/stats', statsRoutes);
   app.route('/v1/areas', areaRoutes);
   app.route('/v1/tiles', tileRoutes);

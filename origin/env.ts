@@ -26,6 +26,11 @@ const EnvSchema = z.object({
   SEED_ON_START: z.stringbool().default(true),
   /** Size of the postgres connection pool. */
   DATABASE_POOL_MAX: wholeNumber(1, 100).default(10),
+  /**
+   * Signs pagination cursors (HMAC), so a tampered cursor is refused. Unset: a random secret per
+   * process, and cursors stop working across a restart or between replicas.
+   */
+  CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SIGTERM budget: how long in-flight requests may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),

@@ -8,7 +8,7 @@ import { declareShippedSources } from '../bootstrap.js';
 import { RunConflictError } from '../etl/errors.js';
 import { projectRoot } from '../etl/fetch-input.js';
 import { runSource, startRun } from '../etl/run.js';
-import { listingsInBbox } from '../routes/listings/search.js';
+import { searchListings } from '../routes/listings/search.js';
 import { type Database, openDatabase } from './database.js';
 import { DataDirInUseError, openPglite } from './drivers/pglite.js';
 import { migrate, migrationStatus } from './migrate.js';
@@ -82,12 +82,44 @@ describe('the embedded PGlite database', () => {
   });
 
   it('answers a bbox search through the same query code', async () => {
-    const items = await listingsInBbox(db, { bbox: [-122.3, 47.5, -122.2, 47.6], limit: 500 });
+    const bbox = [-122.3, 47.5, -122.2, 47.6] as [number, number, number, number];
+    const { items, next } = await searchListings(db, {
+      where: { kind: 'bbox', bbox },
+      filters: {},
+      sort: 'price',
+      limit: 500,
+    });
+    const [expected] = await db.rows<{ n: number }>(sql`
+      SELECT count(*)::int AS n FROM listings
+      WHERE ST_X(geom) BETWEEN -122.3 AND -122.2 AND ST_Y(geom) BETWEEN 47.5 AND 47.6`);
     expect(items.length).toBeGreaterThan(10);
+    expect(items.length).toBe(expected?.n);
+    expect(next).toBeNull();
     for (const item of items) {
       expect(item.longitude).toBeGreaterThanOrEqual(-122.3);
       expect(item.latitude).toBeLessThanOrEqual(47.6);
     }
+    const prices = items.map((i) => i.close_price ?? Number.POSITIVE_INFINITY);
+    expect(prices).toEqual([...prices].sort((a, b) => a - b));
+  });
+
+  it('answers a nearest-first search through the same query code', async () => {
+    const { items } = await searchListings(db, {
+      where: { kind: 'near', lon: -122.3, lat: 47.6, radius: 5000 },
+      filters: {},
+      sort: 'distance',
+      limit: 20,
+    });
+    // The same answer by brute force: every row's exact distance, no index, no KNN.
+    const expected = await db.rows<{ id: number }>(sql`
+      SELECT id::float8 AS id FROM (
+        SELECT id, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(-122.3, 47.6), 4326)::geography) AS d
+        FROM listings) x
+      WHERE d <= 5000 ORDER BY d, id LIMIT 20`);
+    expect(expected).toHaveLength(20);
+    expect(items.map((i) => i.id)).toEqual(expected.map((e) => e.id));
+    const distances = items.map((i) => i.distance_m as number);
+    expect(distances).toEqual([...distances].sort((a, b) => a - b));
   });
 
   it('refuses a second run of a source while one is running', async () => {

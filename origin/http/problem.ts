@@ -16,7 +16,14 @@ type Issue = { path: PropertyKey[]; message: string; code?: string; keys?: strin
  * big: expected number to be <=500". Capped: a hostile request must not be echoed back whole.
  */
 export function describeIssues(issues: readonly Issue[], target?: string): string {
-  const where = target === 'query' ? 'query parameter' : target === 'param' ? 'path parameter' : target === 'json' ? 'body field' : 'parameter';
+  const where =
+    target === 'query'
+      ? 'query parameter'
+      : target === 'param'
+        ? 'path parameter'
+        : target === 'json'
+          ? 'body field'
+          : 'parameter';
   return issues
     .slice(0, 5)
     .map((i) => {
@@ -50,6 +57,7 @@ export function problem(
   title: string,
   detail: string,
   type = 'about:blank',
+  extensions: Record<string, unknown> = {},
 ) {
   const requestId = c.get('requestId' as never) as string | undefined;
   // A detail can quote the request (an unknown 100 KB parameter name): never echo it back whole.
@@ -62,6 +70,7 @@ export function problem(
       status,
       detail: shortDetail,
       ...(requestId ? { request_id: requestId } : {}),
+      ...extensions,
     }),
     status,
     {
@@ -81,9 +90,23 @@ export function problemErrorHandler(logger: Logger): ErrorHandler {
       return problem(c, 400, 'Invalid request', describeIssues(error.issues));
     }
     const code = (error as { code?: unknown }).code;
-    if (code === 'INVALID_PARAMETER') return problem(c, 400, 'Invalid request', error.message);
-    if (code === 'NOT_FOUND' || code === 'SOURCE_NOT_FOUND') return problem(c, 404, 'Not Found', error.message);
-    if (code === 'CONFLICT' || code === 'RUN_CONFLICT') return problem(c, 409, 'Conflict', error.message);
+    if (code === 'INVALID_PARAMETER') {
+      // Errors that list several problems (every bad feature of a GeoJSON upload) carry them as
+      // an `errors` member, capped: `detail` alone is cut at 500 characters.
+      const problems = (error as { problems?: unknown }).problems;
+      return problem(
+        c,
+        400,
+        'Invalid request',
+        error.message,
+        'about:blank',
+        Array.isArray(problems) ? { errors: problems.slice(0, 100) } : {},
+      );
+    }
+    if (code === 'NOT_FOUND' || code === 'SOURCE_NOT_FOUND')
+      return problem(c, 404, 'Not Found', error.message);
+    if (code === 'CONFLICT' || code === 'RUN_CONFLICT')
+      return problem(c, 409, 'Conflict', error.message);
     if (error instanceof ApiError)
       return problem(c, error.status, error.title, error.message, error.type);
     if (error instanceof HTTPException) {

@@ -1,7 +1,24 @@
 import { createRouter } from '../../http/router.js';
-import { listingsInBbox, listingsQuerySchema } from './search.js';
+import { compsHandler, compsRoute } from './comps.js';
+import { createCursorCodec } from './cursor.js';
+import { getHandler, getRoute } from './get.js';
+import { searchHandler, searchRoute } from './search.js';
 
-export const listingRoutes = createRouter().get('/', async (c) => {
-  const query = listingsQuerySchema.parse(c.req.query());
-  return c.json({ items: await listingsInBbox(c.get('deps').db, query) });
-});
+export type ListingRoutesOptions = {
+  /** Signs pagination cursors; without it, a random per-process secret (see cursor.ts). */
+  cursorSecret?: string | undefined;
+};
+
+/**
+ * /v1/listings: search, one listing with its history, and its comparable sales.
+ *
+ * @example
+ *   app.route('/v1/listings', createListingRoutes({ cursorSecret: env.CURSOR_SECRET }));
+ */
+export function createListingRoutes(options: ListingRoutesOptions = {}) {
+  const cursors = createCursorCodec(options.cursorSecret);
+  return createRouter()
+    .openapi(searchRoute, searchHandler(cursors))
+    .openapi(getRoute, getHandler)
+    .openapi(compsRoute, compsHandler);
+}

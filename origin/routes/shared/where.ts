@@ -21,7 +21,10 @@ export const bboxParam = z
   .transform((value, ctx) => {
     const parts = numbers(value, 4);
     if (!parts) {
-      ctx.addIssue({ code: 'custom', message: 'expected minLon,minLat,maxLon,maxLat (four numbers)' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected minLon,minLat,maxLon,maxLat (four numbers)',
+      });
       return z.NEVER;
     }
     const [x0, y0, x1, y1] = parts as [number, number, number, number];
@@ -35,7 +38,10 @@ export const bboxParam = z
     }
     return parts as [number, number, number, number];
   })
-  .openapi({ description: 'minLon,minLat,maxLon,maxLat in WGS84 degrees', example: '-122.4,47.5,-122.2,47.7' });
+  .openapi({
+    description: 'minLon,minLat,maxLon,maxLat in WGS84 degrees',
+    example: '-122.4,47.5,-122.2,47.7',
+  });
 
 export const pointParam = z
   .string()
@@ -63,7 +69,13 @@ export const whereParams = {
     .max(MAX_RADIUS_M)
     .optional()
     .openapi({ description: `metres around \`near\` (default 1000, at most ${MAX_RADIUS_M})` }),
-  area: z.coerce.number().int().positive().max(2_147_483_647).optional().openapi({ description: 'an area id (see /v1/areas)' }),
+  area: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2_147_483_647)
+    .optional()
+    .openapi({ description: 'an area id (see /v1/areas)' }),
 };
 
 export type Where =
@@ -71,21 +83,38 @@ export type Where =
   | { kind: 'near'; lon: number; lat: number; radius: number }
   | { kind: 'area'; id: number };
 
-type WhereInput = { bbox?: [number, number, number, number] | undefined; near?: [number, number] | undefined; radius?: number | undefined; area?: number | undefined };
+type WhereInput = {
+  bbox?: [number, number, number, number] | undefined;
+  near?: [number, number] | undefined;
+  radius?: number | undefined;
+  area?: number | undefined;
+};
 
 /** The one where of a request, or undefined; two at once is an error naming both. */
-export function resolveWhere(q: WhereInput, options: { required?: boolean } = {}): Where | undefined {
+export function resolveWhere(
+  q: WhereInput,
+  options: { required?: boolean } = {},
+): Where | undefined {
   const given = (['bbox', 'near', 'area'] as const).filter((k) => q[k] !== undefined);
-  if (given.length > 1) throw new InvalidParameterError(given.join(','), 'give only one of bbox, near or area');
-  if (q.radius !== undefined && !q.near) throw new InvalidParameterError('radius', 'radius needs near');
+  if (given.length > 1)
+    throw new InvalidParameterError(given.join(','), 'give only one of bbox, near or area');
+  if (q.radius !== undefined && !q.near)
+    throw new InvalidParameterError('radius', 'radius needs near');
   if (q.bbox) return { kind: 'bbox', bbox: q.bbox };
   if (q.near) return { kind: 'near', lon: q.near[0], lat: q.near[1], radius: q.radius ?? 1000 };
   if (q.area !== undefined) return { kind: 'area', id: q.area };
-  if (options.required) throw new InvalidParameterError('bbox', 'give one of bbox, near (with radius) or area');
+  if (options.required)
+    throw new InvalidParameterError('bbox', 'give one of bbox, near (with radius) or area');
   return undefined;
 }
 
-const METRES_PER_DEGREE = 111_320;
+/**
+ * Degrees per metre for the prefilter envelope, erring wide: a degree of latitude is at least
+ * 110,574 m (at the equator) and a degree of longitude at most 111,320 m x cos(lat); the envelope
+ * only has to contain the circle, ST_DWithin is the exact test.
+ */
+const METRES_PER_DEGREE_LAT = 110_574;
+const METRES_PER_DEGREE_LON = 111_320;
 
 /**
  * The where as SQL on `alias.geom`, always index-backed: a bounding-box `&&` the GiST index can
@@ -100,8 +129,11 @@ export function whereSql(where: Where, alias = 'l'): SQL {
       return sql`${geom} && ST_MakeEnvelope(${x0}, ${y0}, ${x1}, ${y1}, 4326)`;
     }
     case 'near': {
-      const dLat = where.radius / METRES_PER_DEGREE;
-      const dLon = where.radius / (METRES_PER_DEGREE * Math.max(Math.cos((where.lat * Math.PI) / 180), 0.01));
+      const dLat = where.radius / METRES_PER_DEGREE_LAT;
+      const dLon =
+        (where.radius /
+          (METRES_PER_DEGREE_LON * Math.max(Math.cos((where.lat * Math.PI) / 180), 0.01))) *
+        1.01;
       return sql`${geom} && ST_MakeEnvelope(${where.lon - dLon}, ${where.lat - dLat}, ${where.lon + dLon}, ${where.lat + dLat}, 4326)
         AND ST_DWithin(${geom}::geography, ${pointSql(where.lon, where.lat)}::geography, ${where.radius})`;
     }
@@ -121,10 +153,16 @@ export function listParam<T extends string>(values: readonly [T, ...T[]], name: 
     .string()
     .max(1000)
     .transform((value, ctx) => {
-      const items = value.split(',').map((v) => v.trim()).filter(Boolean);
+      const items = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
       const bad = items.filter((v) => !values.includes(v as T));
       if (items.length === 0 || bad.length > 0) {
-        ctx.addIssue({ code: 'custom', message: `unknown ${name} ${bad.map((b) => `'${b.slice(0, 40)}'`).join(', ') || '(empty)'}; expected some of: ${values.join(', ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${name} ${bad.map((b) => `'${b.slice(0, 40)}'`).join(', ') || '(empty)'}; expected some of: ${values.join(', ')}`,
+        });
         return z.NEVER;
       }
       return [...new Set(items)] as T[];

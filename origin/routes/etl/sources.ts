@@ -1,0 +1,83 @@
+import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { sql } from 'drizzle-orm';
+import { InvalidParameterError } from '../../errors.js';
+import { getSource, upsertSource } from '../../etl/sources.js';
+import { requireScope } from '../../http/authz.js';
+import type { AppEnv } from '../../http/router.js';
+import { problemResponse, sourceBodySchema, sourceName, storedSourceSchema } from './schema.js';
+
+const TAG = ['ETL'];
+const nameParams = z.strictObject({
+  name: sourceName.openapi({ param: { name: 'name', in: 'path' } }),
+});
+
+// --- GET /sources/{name}
+
+export const getSourceRoute = createRoute({
+  method: 'get',
+  path: '/sources/{name}',
+  tags: TAG,
+  summary: "A source's definition: format, location, schedule, mapping",
+  middleware: [requireScope('etl:read')] as const,
+  request: { params: nameParams },
+  responses: {
+    200: {
+      description: 'The source',
+      content: { 'application/json': { schema: storedSourceSchema } },
+    },
+    400: problemResponse('The name is not a valid source name'),
+    404: problemResponse('No source by that name'),
+  },
+});
+
+export const getSourceHandler: RouteHandler<typeof getSourceRoute, AppEnv> = async (c) => {
+  const source = await getSource(c.get('deps').db, { name: c.req.valid('param').name });
+  return c.json(source, 200);
+};
+
+// --- PUT /sources/{name}
+
+export const putSourceRoute = createRoute({
+  method: 'put',
+  path: '/sources/{name}',
+  tags: TAG,
+  summary: 'Declare or replace a source',
+  description:
+    'The whole definition, validated as sources.json is (cron schedule, mapping fields and ' +
+    'types); the body may leave `name` out, and must not contradict the path. A run in progress ' +
+    'keeps the definition it started with.',
+  middleware: [requireScope('etl:write')] as const,
+  request: {
+    params: nameParams,
+    body: { required: true, content: { 'application/json': { schema: sourceBodySchema } } },
+  },
+  responses: {
+    200: {
+      description: 'The source was replaced',
+      content: { 'application/json': { schema: storedSourceSchema } },
+    },
+    201: {
+      description: 'The source was created',
+      content: { 'application/json': { schema: storedSourceSchema } },
+    },
+    400: problemResponse('The definition is invalid; the detail names each wrong field'),
+  },
+});
+
+export const putSourceHandler: RouteHandler<typeof putSourceRoute, AppEnv> = async (c) => {
+  const { db } = c.get('deps');
+  const { name } = c.req.valid('param');
+  const body = c.req.valid('json');
+  if (body.name !== undefined && body.name !== name) {
+    throw new InvalidParameterError(
+      'name',
+      `the body names '${body.name}' but the path names '${name}'`,
+    );
+  }
+  const [existing] = await db.rows<{ id: number }>(
+    sql`SELECT id FROM etl_sources WHERE name = ${name}`,
+  );
+  const stored = await upsertSource(db, { ...body, name });
+  c.header('Location', `/v1/etl/sources/${name}`);
+  return existing ? c.json(stored, 200) : c.json(stored, 201);
+};

@@ -1,0 +1,55 @@
+import { VectorTile } from '@mapbox/vector-tile';
+import { PbfReader } from 'pbf';
+
+/**
+ * Test support for the tile tests: an independent, plain-JS account of where a listing falls in
+ * a tile (spherical Web Mercator, as in the MVT spec), and the decoding of a tile's bytes.
+ */
+
+export type DecodedFeature = {
+  id: number;
+  x: number;
+  y: number;
+  properties: Record<string, unknown>;
+};
+
+/** A point's position in tile (z, x, y) in pixels of a 4096 extent; may fall outside 0..4096. */
+export function tilePixel(
+  lon: number,
+  lat: number,
+  z: number,
+  x: number,
+  y: number,
+): [number, number] {
+  const n = 2 ** z;
+  const worldX = (lon + 180) / 360;
+  const rad = (lat * Math.PI) / 180;
+  const worldY = (1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2;
+  return [(worldX * n - x) * 4096, (worldY * n - y) * 4096];
+}
+
+/** Whether a point is in the tile or its 64-pixel buffer. */
+export function inBufferedTile(lon: number, lat: number, z: number, x: number, y: number): boolean {
+  const [px, py] = tilePixel(lon, lat, z, x, y);
+  return px >= -64 && px <= 4160 && py >= -64 && py <= 4160;
+}
+
+/** The tile containing a point at a zoom. */
+export function tileOf(lon: number, lat: number, z: number): { z: number; x: number; y: number } {
+  const [px, py] = tilePixel(lon, lat, z, 0, 0);
+  return { z, x: Math.floor(px / 4096), y: Math.floor(py / 4096) };
+}
+
+/** Every feature of layer `listings`, with its point in tile pixels. */
+export function decodeListings(bytes: Uint8Array): { extent: number; features: DecodedFeature[] } {
+  const tile = new VectorTile(new PbfReader(bytes));
+  const layer = tile.layers.listings;
+  if (!layer) return { extent: 4096, features: [] };
+  const features: DecodedFeature[] = [];
+  for (let i = 0; i < layer.length; i++) {
+    const f = layer.feature(i);
+    const point = f.loadGeometry()[0]?.[0] ?? { x: Number.NaN, y: Number.NaN };
+    features.push({ id: Number(f.id), x: point.x, y: point.y, properties: { ...f.properties } });
+  }
+  return { extent: layer.extent, features };
+}
