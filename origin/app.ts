@@ -2,11 +2,13 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Database } from './db/database.js';
-import { requestMetrics } from './http/metrics.js';
+import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
 import { createRouter, type Deps } from './http/router.js';
 import type { Logger } from './logger.js';
+import { type OpsConfig, opsConfigFrom } from './ops/config.js';
 import { areaRoutes } from './routes/areas/index.js';
+import { docsRoutes } from './routes/docs/index.js';
 import { etlRoutes } from './routes/etl/index.js';
 import { healthRoutes } from './routes/health/index.js';
 import { createListingRoutes } from './routes/listings/index.js';
@@ -20,11 +22,19 @@ export type AppDeps = {
   logger: Logger;
   /** See CURSOR_SECRET in origin/env.ts. */
   cursorSecret?: string | undefined;
+  /** Defaults: a fresh registry; the data directory and backup file from the environment. */
+  metrics?: Metrics;
+  ops?: OpsConfig;
 };
 
 /** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
-export function createApp({ db, logger, cursorSecret }: AppDeps) {
-  const deps: Deps = { db, logger };
+export function createApp({ db, logger, cursorSecret, metrics, ops }: AppDeps) {
+  const deps: Deps = {
+    db,
+    logger,
+    metrics: metrics ?? createMetrics(),
+    ops: ops ?? opsConfigFrom({}),
+  };
   const app = createRouter();
 
   // --- cross-cutting
@@ -72,6 +82,7 @@ export function createApp({ db, logger, cursorSecret }: AppDeps) {
     openapi: '3.1.0',
     info: { title: 'estate-edge origin API', version: '1.0.0' },
   });
+  app.route('/docs', docsRoutes);
   app.route('/', viewerRoutes);
 
   app.notFound((c) =>

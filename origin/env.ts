@@ -31,6 +31,8 @@ const EnvSchema = z.object({
    * process, and cursors stop working across a restart or between replicas.
    */
   CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The JSON file the backup job writes `{ finished_at, ok, size_bytes }` to (readiness reads it). */
+  BACKUP_STATUS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SIGTERM budget: how long in-flight requests may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),

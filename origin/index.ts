@@ -20,7 +20,12 @@ const logger = createLogger(env.LOG_LEVEL);
 const db = await openFromEnv(env, logger);
 if (env.SEED_ON_START) await seedIfEmpty(db, logger);
 
-const app = createApp({ db, logger, cursorSecret: env.CURSOR_SECRET });
+const app = createApp({
+  db,
+  logger,
+  cursorSecret: env.CURSOR_SECRET,
+  ops: { dataDir: env.DATA_DIR, backupStatusFile: env.BACKUP_STATUS_FILE },
+});
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
   logger.info({ url: `http://${info.address}:${info.port}` }, 'origin listening');
   // Printed plainly too: `npm start` is how newcomers meet the project.

@@ -26,6 +26,13 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+# --- Chromium for the map viewer's browser test (Debian's build; playwright-core drives it)
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Chromium from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # --- Redis (the rate limiter and health history use it from the next issues on)
 if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   say "starting Redis"

@@ -152,8 +152,12 @@ async function executeRun(
       await storeRejects(tx, runId);
       t = lap('validate', t);
       const valid = counts.read - counts.rejected;
-      const merged = await withoutSecondaryIndexes(tx, valid, () =>
-        mergeStaged(tx, source.id, runId),
+      const firstLoad = await sourceIsEmpty(tx, source.id);
+      const merged = await withoutSecondaryIndexes(
+        tx,
+        valid,
+        () => (firstLoad ? insertStaged(tx, source.id, runId) : mergeStaged(tx, source.id, runId)),
+        { keepUnique: !firstLoad },
       );
       t = lap('merge', t);
       const result: RunSummary = {

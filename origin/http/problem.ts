@@ -28,7 +28,8 @@ export function describeIssues(issues: readonly Issue[], target?: string): strin
     .slice(0, 5)
     .map((i) => {
       if (i.code === 'unrecognized_keys' && i.keys) {
-        return `unknown ${where}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${clip(k, 60)}'`).join(', ')}`;
+        const at = i.path.length > 0 ? `${i.path.map(String).join('.')}.` : '';
+        return `unknown ${where}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${clip(at + k, 80)}'`).join(', ')}`;
       }
       const name = i.path.map(String).join('.');
       return `${name ? `${where} '${clip(name, 60)}'` : 'request'}: ${clip(i.message, 200)}`;

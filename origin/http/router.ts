@@ -1,12 +1,18 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
+import type { OpsConfig } from '../ops/config.js';
+import type { Metrics } from './metrics.js';
 import { describeIssues, problem } from './problem.js';
 
 /** What handlers may use: built once at start, put on the context by the deps middleware. */
 export type Deps = {
   db: Database;
   logger: Logger;
+  /** This app's Prometheus registry and instruments (one per app, never the global one). */
+  metrics: Metrics;
+  /** Where the data lives and where the backup job reports, for readiness. */
+  ops: OpsConfig;
 };
 
 export type AppEnv = { Variables: { requestId: string; deps: Deps } };

@@ -46,8 +46,13 @@ beforeAll(async () => {
   await declare(t.db, { ...feedSource('daily', '/y.csv'), schedule: '0 3 * * *' });
   await succeededAgo('by-hand', 200);
   await succeededAgo('daily', 2);
-  app = createApp({ db: t.db, logger });
+  // The backup job's report file, as the operator configures it (BACKUP_STATUS_FILE).
+  app = createApp({ db: t.db, logger, ops: { dataDir: dir, backupStatusFile: backupFile() } });
 });
+
+function backupFile(): string {
+  return join(dir, 'backup-status.json');
+}
 
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -144,14 +149,12 @@ describe('GET /health/ready', () => {
 
   describe('the backup the backup job reported in BACKUP_STATUS_FILE', () => {
     function reportBackup(content: unknown): void {
-      const path = join(dir, `backup-${Math.random().toString(36).slice(2)}.json`);
-      writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
-      vi.stubEnv('BACKUP_STATUS_FILE', path);
+      writeFileSync(backupFile(), typeof content === 'string' ? content : JSON.stringify(content));
     }
     const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000).toISOString();
 
     it('is unknown, and not a problem, when the job has not reported yet', async () => {
-      vi.stubEnv('BACKUP_STATUS_FILE', join(dir, 'never-written.json'));
+      rmSync(backupFile(), { force: true });
       const { body } = await ready();
       expect(body.checks.backup).toMatchObject({ status: 'unknown' });
       expect(body.problems.join(' ')).not.toContain('backup');
