@@ -1,4 +1,5 @@
 import { count, sql } from 'drizzle-orm';
+import { deriveZipAreas } from './areas/derive.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { listings } from './db/schema/index.js';
@@ -63,5 +64,12 @@ export async function seedIfEmpty(db: Database, logger: Logger): Promise<RunSumm
   logger.info({ source: SAMPLE_SOURCE }, 'no listings yet: loading the King County sample');
   const summary = await runSource(db, SAMPLE_SOURCE, { trigger: 'seed' });
   logger.info(summary, 'sample loaded');
+  // No boundary files ship (and there is no internet to fetch them): approximate ZIP areas drawn
+  // around the sample's listings give stats by area and the viewer something to group by.
+  const [areas] = await db.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM areas`);
+  if ((areas?.n ?? 0) === 0) {
+    const derived = await deriveZipAreas(db);
+    logger.info(derived, 'approximate ZIP areas derived from the sample');
+  }
   return summary;
 }
