@@ -2,7 +2,7 @@ import { createRouter } from '../../http/router.js';
 import { compsHandler, compsRoute } from './comps.js';
 import { createCursorCodec } from './cursor.js';
 import { getHandler, getRoute } from './get.js';
-import { searchHandler, searchRoute } from './search.js';
+import { searchHandler, searchRoute } from './search-route.js';
 
 export type ListingRoutesOptions = {
   /** Signs pagination cursors; without it, a random per-process secret (see cursor.ts). */

@@ -1,19 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import type { StandardStatus } from '../../db/schema/listings.js';
 import { InvalidParameterError } from '../../errors.js';
-import type { AppEnv } from '../../http/router.js';
-import { pointSql, resolveWhere, type Where, whereSql } from '../shared/where.js';
-import type { CursorCodec } from './cursor.js';
-import {
-  featureCollectionSchema,
-  problemResponse,
-  type Sort,
-  searchQuerySchema,
-  searchResponseSchema,
-} from './schema.js';
+import { pointSql, type Where, whereSql } from '../shared/where.js';
+import type { Sort } from './schema.js';
 
 /**
  * Listing search with keyset pagination: every page is `WHERE (key, id) > (last key, last id)
@@ -327,83 +318,4 @@ export function searchFingerprint(where: Where | undefined, filters: ListingFilt
     .sort(([a], [b]) => String(a).localeCompare(String(b)));
   const canonical = JSON.stringify([where ?? null, entries]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
-}
-
-// --- HTTP
-
-export const searchRoute = createRoute({
-  method: 'get',
-  path: '/',
-  tags: ['listings'],
-  summary: 'Search listings by place, filters and sort, a page at a time',
-  description:
-    'Keyset-paginated: pass `next_cursor` back as `cursor` (with the same where, filters and sort) until it is null. Pages stay exact when listings are added between them. JSON by default; GeoJSON with `format=geojson` or `Accept: application/geo+json`.',
-  request: { query: searchQuerySchema },
-  responses: {
-    200: {
-      description: 'a page of listings',
-      content: {
-        'application/json': { schema: searchResponseSchema },
-        'application/geo+json': { schema: featureCollectionSchema },
-      },
-    },
-    400: problemResponse('a parameter is invalid (the detail names it)'),
-  },
-});
-
-/** True when the client lists application/geo+json in Accept (with a non-zero q). */
-function wantsGeoJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  return accept.split(',').some((part) => {
-    const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-    return type === 'application/geo+json' && !params.some((p) => /^q=0(?:\.0*)?$/.test(p));
-  });
-}
-
-/** RFC 7946: coordinates [lon, lat]; `next_cursor` rides along as a foreign member. */
-export function toFeatureCollection(items: ListingSummary[], nextCursor: string | null) {
-  return {
-    type: 'FeatureCollection' as const,
-    features: items.map(({ longitude, latitude, ...properties }) => ({
-      type: 'Feature' as const,
-      id: properties.id,
-      // RFC 7946 §3.2: an unlocated feature has a null geometry.
-      geometry:
-        longitude === null || latitude === null
-          ? null
-          : { type: 'Point' as const, coordinates: [longitude, latitude] as [number, number] },
-      properties,
-    })),
-    next_cursor: nextCursor,
-  };
-}
-
-export function searchHandler(cursors: CursorCodec): RouteHandler<typeof searchRoute, AppEnv> {
-  return async function searchListingsHandler(c) {
-    const { bbox, near, radius, area, sort, limit, cursor, format, ...filters } =
-      c.req.valid('query');
-    const where = resolveWhere({ bbox, near, radius, area });
-    const order: SearchSort = sort ?? (where?.kind === 'near' ? 'distance' : 'newest');
-    const search = searchFingerprint(where, filters);
-    const after =
-      cursor === undefined ? undefined : cursors.decode(cursor, { sort: order, search });
-    const { items, next } = await searchListings(c.get('deps').db, {
-      where,
-      filters,
-      sort: order,
-      limit,
-      after,
-    });
-    const nextCursor = next
-      ? cursors.encode({ sort: order, search, key: next.key, id: next.id })
-      : null;
-
-    c.header('Vary', 'Accept');
-    if (format === 'geojson' || (format === undefined && wantsGeoJson(c.req.header('accept')))) {
-      return c.json(toFeatureCollection(items, nextCursor), 200, {
-        'Content-Type': 'application/geo+json',
-      });
-    }
-    return c.json({ items, next_cursor: nextCursor }, 200);
-  };
 }
