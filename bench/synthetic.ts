@@ -20,7 +20,8 @@ function prng(seed: number) {
   };
 }
 
-const METROS: [string, string, number, number, number][] = [
+/** Metro centres: name, state, lon, lat, spread (σ of longitude in degrees; latitude's is 0.7 of it). */
+export const METROS: [string, string, number, number, number][] = [
   ['Seattle', 'WA', -122.33, 47.61, 0.25],
   ['Portland', 'OR', -122.68, 45.52, 0.2],
   ['Denver', 'CO', -104.99, 39.74, 0.25],

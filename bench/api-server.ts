@@ -1,0 +1,39 @@
+/**
+ * The origin under test, in a process of its own (started by bench/api.ts): the real app
+ * (`createApp`) on @hono/node-server, listening on a random port on 127.0.0.1 only. It logs one
+ * JSON line per request at `info`, as the origin does by default; the parent discards them.
+ *
+ *   DATABASE_URL=postgres://… BENCH_POOL_MAX=10 node --import tsx bench/api-server.ts
+ *
+ * Announces `{ port }` over IPC once listening; stops on SIGTERM or when the parent goes away.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createApp } from '../origin/app.js';
+import { openDatabase } from '../origin/db/database.js';
+import { createLogger } from '../origin/logger.js';
+import { announceReady } from './lib/api-children.js';
+
+const url = process.env.DATABASE_URL;
+if (!url) throw new Error('DATABASE_URL is required');
+const poolMax = Number(process.env.BENCH_POOL_MAX ?? '10');
+
+const db = await openDatabase({ url, dataDir: '', poolMax });
+const app = createApp({ db, logger: createLogger(process.env.BENCH_LOG_LEVEL ?? 'info') });
+const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
+  announceReady({ port: info.port }),
+);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  // Keep-alive sockets from the load generator would hold close() open: drop them.
+  if ('closeAllConnections' in server) server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await db.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+process.once('disconnect', () => void stop());
