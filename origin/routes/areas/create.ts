@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { loadAreasFromGeoJSON } from '../../areas/load.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
-import { problemResponse } from '../etl/schema.js';
 import { createAreasQuery, createAreasResponse, featureCollectionBody } from './schema.js';
 
 export const createAreasRoute = createRoute({

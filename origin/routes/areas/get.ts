@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { getArea } from '../../areas/queries.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
-import { problemResponse } from '../etl/schema.js';
 import { areaDetailSchema, areaIdParams } from './schema.js';
 
 export const getAreaRoute = createRoute({

@@ -3,10 +3,11 @@ import { etlRunStatuses } from '../../db/schema/etl-runs.js';
 import { startRun } from '../../etl/run.js';
 import { requireScope } from '../../http/authz.js';
 import { metricsFor, recordEtlRun } from '../../http/metrics.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
 import { listParam } from '../shared/where.js';
 import { getRun, listRejects, listRuns } from './runs-queries.js';
-import { idParam, problemResponse, runIdParams, runSchema, sourceName } from './schema.js';
+import { idParam, runIdParams, runSchema, sourceName } from './schema.js';
 
 const TAG = ['ETL'];
 

@@ -2,22 +2,6 @@ import { z } from '@hono/zod-openapi';
 import { etlRunStatuses } from '../../db/schema/etl-runs.js';
 import { sourceSchema } from '../../etl/source-config.js';
 
-/** RFC 9457 problem details, as http/problem.ts writes them. */
-export const problemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    request_id: z.string().optional(),
-  })
-  .openapi('Problem');
-
-/** An error response in the docs; the body is written by the one onError, never by a handler. */
-export function problemResponse(description: string) {
-  return { description, content: { 'application/problem+json': { schema: problemSchema } } };
-}
-
 /**
  * A source's name, as sourceSchema accepts it (checked before any query is made with it).
  * `.meta()`, not `.openapi()`: zod copies methods onto a schema when it is built, and

@@ -3,8 +3,9 @@ import { sql } from 'drizzle-orm';
 import { InvalidParameterError } from '../../errors.js';
 import { getSource, upsertSource } from '../../etl/sources.js';
 import { requireScope } from '../../http/authz.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
-import { problemResponse, sourceBodySchema, sourceName, storedSourceSchema } from './schema.js';
+import { sourceBodySchema, sourceName, storedSourceSchema } from './schema.js';
 
 const TAG = ['ETL'];
 const nameParams = z.strictObject({

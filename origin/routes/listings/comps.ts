@@ -2,9 +2,10 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import { NotFoundError } from '../../errors.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
 import { MAX_RADIUS_M, pointSql, whereSql } from '../shared/where.js';
-import { listingIdParams, listingItemSchema, numberParam, problemResponse } from './schema.js';
+import { listingIdParams, listingItemSchema, numberParam } from './schema.js';
 import { type ListingSummary, SUMMARY_COLUMNS } from './search.js';
 
 /**

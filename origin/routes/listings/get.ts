@@ -2,8 +2,9 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import { NotFoundError } from '../../errors.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
-import { listingIdParams, listingItemSchema, problemResponse } from './schema.js';
+import { listingIdParams, listingItemSchema } from './schema.js';
 
 /** One listing with every field (the source's extras too) and its price and status history. */
 

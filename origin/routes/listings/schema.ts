@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { standardStatuses } from '../../db/schema/listings.js';
+import { isoDate, typeList } from '../shared/params.js';
 import { listParam, whereParams } from '../shared/where.js';
 
 /**
@@ -24,46 +25,6 @@ export function numberParam(min: number, max: number, options: { integer?: boole
     .transform(Number)
     .pipe(options.integer ? inner.int() : inner);
 }
-
-/** An ISO calendar date that exists (2024-02-30 does not). */
-const isoDate = z
-  .string()
-  .max(10)
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected an ISO date YYYY-MM-DD')
-  .refine((value) => {
-    const date = new Date(`${value}T00:00:00Z`);
-    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
-  }, 'not a calendar date');
-
-/**
- * Property types are the source's own words ("Residential", "Condominium", "Multi-Family"), so
- * free text, but bounded: letters, digits, spaces and a little punctuation, 20 values at most.
- */
-const typeList = z
-  .string()
-  .max(1000)
-  .transform((value, ctx) => {
-    const items = [
-      ...new Set(
-        value
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      ),
-    ];
-    const bad = items.find((v) => v.length > 60 || !/^[\p{L}\p{N} &/().'-]+$/u.test(v));
-    if (items.length === 0 || items.length > 20 || bad !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          bad !== undefined
-            ? `'${bad.slice(0, 40)}' is not a property type (letters, digits, spaces and & / ( ) . ' - only, at most 60 characters)`
-            : 'expected 1 to 20 comma-separated property types',
-      });
-      return z.NEVER;
-    }
-    return items;
-  });
 
 export const SORTS = ['price', '-price', 'listed', '-listed', 'distance'] as const;
 export type Sort = (typeof SORTS)[number];
@@ -185,21 +146,6 @@ export const featureCollectionSchema = z
     description:
       'RFC 7946; coordinates are [lon, lat]; properties are the item minus longitude/latitude',
   });
-
-export const problemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    request_id: z.string().optional(),
-  })
-  .openapi('Problem');
-
-export const problemResponse = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
 
 export const listingIdParams = z.strictObject({
   id: z

@@ -1,13 +1,9 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
 import { resolveWhere } from '../shared/where.js';
 import type { CursorCodec } from './cursor.js';
-import {
-  featureCollectionSchema,
-  problemResponse,
-  searchQuerySchema,
-  searchResponseSchema,
-} from './schema.js';
+import { featureCollectionSchema, searchQuerySchema, searchResponseSchema } from './schema.js';
 import {
   type ListingSummary,
   type SearchSort,

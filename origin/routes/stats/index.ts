@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { InvalidParameterError } from '../../errors.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import { type AppEnv, createRouter } from '../../http/router.js';
-import { problemResponse } from '../etl/schema.js';
 import { resolveWhere } from '../shared/where.js';
 import { areaExists, listingStats, MAX_GROUPS } from './query.js';
 import { statsQuery, statsResponse } from './schema.js';

@@ -1,50 +1,11 @@
 import { z } from '@hono/zod-openapi';
 import { KIND_PATTERN } from '../../areas/load.js';
 import { standardStatuses } from '../../db/schema/listings.js';
+import { isoDate, typeList } from '../shared/params.js';
 import { listParam, whereParams } from '../shared/where.js';
 import { MAX_GROUPS } from './query.js';
 
 /** The wire shapes of /v1/stats, all documented in /openapi.json. */
-
-/** An ISO calendar date that exists (2015-02-30 does not). */
-export const isoDate = z
-  .string()
-  .max(10)
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected an ISO date YYYY-MM-DD')
-  .refine((value) => {
-    const date = new Date(`${value}T00:00:00Z`);
-    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
-  }, 'not a calendar date');
-
-/**
- * Property types are the source's own words ("Residential", "Multi-Family"), so free text, but
- * bounded: letters, digits, spaces and a little punctuation, 20 values at most.
- */
-const typeList = z
-  .string()
-  .max(1000)
-  .transform((value, ctx) => {
-    const items = [
-      ...new Set(
-        value
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      ),
-    ];
-    const bad = items.find((v) => v.length > 60 || !/^[\p{L}\p{N} &/().'-]+$/u.test(v));
-    if (items.length === 0 || items.length > 20 || bad !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          bad !== undefined
-            ? `'${bad.slice(0, 40)}' is not a property type (letters, digits, spaces and & / ( ) . ' - only, at most 60 characters)`
-            : 'expected 1 to 20 comma-separated property types',
-      });
-      return z.NEVER;
-    }
-    return items;
-  });
 
 export const kindParam = z
   .string()
@@ -131,3 +92,5 @@ export const statsResponse = z
       .openapi({ description: `true when there were more than ${MAX_GROUPS} groups` }),
   })
   .openapi('Stats');
+
+export { isoDate };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { describeIssues, problem } from '../../http/problem.js';
+import { problemResponse } from '../../http/problem-schema.js';
 import { createRouter } from '../../http/router.js';
 import {
   checkTileAddress,
@@ -20,17 +21,6 @@ import { listingsExtent, listingsTileJson, publicBaseUrl } from './tilejson.js';
  */
 const CACHE_CONTROL = 'public, max-age=300, stale-while-revalidate=600';
 const MVT = 'application/vnd.mapbox-vector-tile';
-
-const problemSchema = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number(),
-  detail: z.string(),
-});
-const problemResponse = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: problemSchema } },
-});
 
 const tileRoute = createRoute({
   method: 'get',

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { type SQL, sql } from 'drizzle-orm';
 import { standardStatuses } from '../../db/schema/listings.js';
 import { InvalidParameterError } from '../../errors.js';
+import { typeList } from '../shared/params.js';
 import { listParam } from '../shared/where.js';
 
 /** Deepest zoom a tile may be asked for: MapLibre's own limit, and well past a house's size. */
@@ -60,41 +61,14 @@ const price = (name: string) =>
       example: name === 'price_min' ? '250000' : '900000',
     });
 
-/**
- * Property types are free text in the feeds (RESO names `Residential`, feeds add `Condominium`),
- * so they are checked by shape rather than against a list: letters, digits, spaces and a little
- * punctuation. The values are bound as parameters either way; the shape check keeps junk out of
- * cache keys and error messages.
- */
-const typeList = z
-  .string()
-  .max(1000)
-  .transform((value, ctx) => {
-    const items = value
-      .split(',')
-      .map((v) => v.trim())
-      .filter(Boolean);
-    const bad = items.filter((v) => !/^[\p{L}\p{N}][\p{L}\p{N} ./&()'-]{0,59}$/u.test(v));
-    if (items.length === 0 || items.length > 20 || bad.length > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          bad.length > 0
-            ? `not a property type: ${bad.map((b) => `'${b.slice(0, 40)}'`).join(', ')}`
-            : 'expected 1 to 20 comma-separated property types',
-      });
-      return z.NEVER;
-    }
-    return [...new Set(items)];
-  })
-  .openapi({ description: 'comma list of property types', example: 'Residential,Condominium' });
-
 /** The search's filters that make sense on a map; the same names and rules as /v1/listings. */
 export const tileFilterShape = {
   status: listParam(standardStatuses, 'status')
     .optional()
     .openapi({ description: 'comma list of RESO standard statuses', example: 'Active,Pending' }),
-  type: typeList.optional(),
+  type: typeList
+    .openapi({ description: 'comma list of property types', example: 'Residential,Condominium' })
+    .optional(),
   price_min: price('price_min').optional(),
   price_max: price('price_max').optional(),
 };
