@@ -1,13 +1,17 @@
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { type IdentityConfig, identityConfigFrom } from './auth/config.js';
 import type { Database } from './db/database.js';
 import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
 import { createRouter, type Deps } from './http/router.js';
 import type { Logger } from './logger.js';
 import { type OpsConfig, opsConfigFrom } from './ops/config.js';
+import { createApiKeyRoutes } from './routes/api-keys/index.js';
 import { areaRoutes } from './routes/areas/index.js';
+import { createAuditRoutes } from './routes/audit/index.js';
+import { createAuthRoutes } from './routes/auth/index.js';
 import { docsRoutes } from './routes/docs/index.js';
 import { etlRoutes } from './routes/etl/index.js';
 import { healthRoutes } from './routes/health/index.js';
@@ -15,6 +19,7 @@ import { createListingRoutes } from './routes/listings/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
 import { statsRoutes } from './routes/stats/index.js';
 import { tileRoutes } from './routes/tiles/index.js';
+import { wellKnownRoutes } from './routes/well-known/index.js';
 import { viewerRoutes } from './viewer/index.js';
 
 export type AppDeps = {
@@ -25,10 +30,13 @@ export type AppDeps = {
   /** Defaults: a fresh registry; the data directory and backup file from the environment. */
   metrics?: Metrics;
   ops?: OpsConfig;
+  /** Token issuer/audience/lifetimes, login limits (origin/auth/config.ts). Default: defaults. */
+  identity?: IdentityConfig;
 };
 
 /** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
-export function createApp({ db, logger, cursorSecret, metrics, ops }: AppDeps) {
+export function createApp({ db, logger, cursorSecret, metrics, ops, identity }: AppDeps) {
+  const identityConfig = identity ?? identityConfigFrom({});
   const deps: Deps = {
     db,
     logger,
@@ -76,6 +84,12 @@ export function createApp({ db, logger, cursorSecret, metrics, ops }: AppDeps) {
   app.route('/v1/areas', areaRoutes);
   app.route('/v1/tiles', tileRoutes);
   app.route('/v1/etl', etlRoutes);
+
+  // --- identity (docs/identity.md)
+  app.route('/v1/auth', createAuthRoutes(identityConfig));
+  app.route('/v1/api-keys', createApiKeyRoutes(identityConfig));
+  app.route('/v1/audit', createAuditRoutes(identityConfig));
+  app.route('/.well-known', wellKnownRoutes);
 
   // --- docs and the map viewer
   app.doc31('/openapi.json', {

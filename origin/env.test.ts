@@ -24,6 +24,14 @@ describe('parseEnv', () => {
       DATABASE_POOL_MAX: 10,
       LOG_LEVEL: 'info',
       SHUTDOWN_TIMEOUT_MS: 10_000,
+      TOKEN_ISSUER: 'estate-edge-origin',
+      TOKEN_AUDIENCE: 'estate-edge-api',
+      ACCESS_TOKEN_TTL_MINUTES: 10,
+      REFRESH_TOKEN_TTL_DAYS: 30,
+      LOGIN_FAILURES_PER_ACCOUNT: 10,
+      LOGIN_FAILURES_PER_IP: 50,
+      LOGIN_FAILURE_WINDOW_SECONDS: 900,
+      ANONYMOUS_ACCESS: true,
     });
   });
 

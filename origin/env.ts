@@ -36,6 +36,19 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SIGTERM budget: how long in-flight requests may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: wholeNumber(0).default(10_000),
+  // --- identity (origin/auth/config.ts, docs/identity.md)
+  /** `iss` and `aud` of access tokens; the edge verifies the same values. */
+  TOKEN_ISSUER: z.string().min(1).default('estate-edge-origin'),
+  TOKEN_AUDIENCE: z.string().min(1).default('estate-edge-api'),
+  ACCESS_TOKEN_TTL_MINUTES: wholeNumber(1, 60).default(10),
+  REFRESH_TOKEN_TTL_DAYS: wholeNumber(1, 365).default(30),
+  /** Encrypts signing keys at rest (AES-256-GCM). Unset: stored unencrypted (dev only). */
+  SIGNING_KEY_ENCRYPTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  LOGIN_FAILURES_PER_ACCOUNT: wholeNumber(1).default(10),
+  LOGIN_FAILURES_PER_IP: wholeNumber(1).default(50),
+  LOGIN_FAILURE_WINDOW_SECONDS: wholeNumber(1, 86_400).default(900),
+  /** Whether callers without credentials get the read scopes (enforced at the edge). */
+  ANONYMOUS_ACCESS: z.stringbool().default(true),
 });
 
 export type OriginEnv = z.infer<typeof EnvSchema>;

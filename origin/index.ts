@@ -5,6 +5,7 @@
  */
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { identityConfigFrom } from './auth/config.js';
 import { openFromEnv, seedIfEmpty } from './bootstrap.js';
 import { parseEnv } from './env.js';
 import { createLogger } from './logger.js';
@@ -24,6 +25,7 @@ const app = createApp({
   db,
   logger,
   cursorSecret: env.CURSOR_SECRET,
+  identity: identityConfigFrom(env),
   ops: { dataDir: env.DATA_DIR, backupStatusFile: env.BACKUP_STATUS_FILE },
 });
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {

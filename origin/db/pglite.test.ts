@@ -39,7 +39,7 @@ afterAll(async () => {
 describe('the embedded PGlite database', () => {
   it('is PGlite with PostGIS, migrated like a server', async () => {
     expect(db.driver).toBe('pglite');
-    expect(await migrationStatus(db)).toEqual({ applied: 2, available: 2, current: true });
+    expect(await migrationStatus(db)).toEqual({ applied: 4, available: 4, current: true });
     const [row] = await db.rows<{ d: number }>(
       sql`SELECT ST_DistanceSphere(ST_MakePoint(-122.3, 47.6), ST_MakePoint(-122.3, 47.7))::int AS d`,
     );

@@ -1,10 +1,12 @@
 import type { MiddlewareHandler } from 'hono';
+import type { Scope as IdentityScope } from '../auth/scopes.js';
 
 /**
- * What a caller may do. The ETL admin endpoints need these; the identity issue decides who holds
- * them (API keys, tokens) and how they reach the request.
+ * What a caller may do: the scopes of origin/auth/scopes.ts (roles map to them there), plus the
+ * ETL's `etl:write`, which the ETL routes still name and which becomes `etl:admin` when this
+ * seam starts enforcing.
  */
-export type Scope = 'etl:read' | 'etl:run' | 'etl:write';
+export type Scope = IdentityScope | 'etl:write';
 
 /**
  * THE authorization seam: every admin route declares the scope it needs here, and only here

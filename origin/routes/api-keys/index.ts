@@ -1,0 +1,15 @@
+import type { IdentityConfig } from '../../auth/config.js';
+import { identityErrorHandler } from '../../http/principal.js';
+import { createRouter } from '../../http/router.js';
+import { createApiKeyHandler, createApiKeyRoute } from './create.js';
+import { listApiKeysHandler, listApiKeysRoute } from './list.js';
+import { revokeApiKeyHandler, revokeApiKeyRoute } from './revoke.js';
+
+/** API keys for apps under /v1/api-keys: create (shown once), list, revoke. */
+export function createApiKeyRoutes(config: IdentityConfig) {
+  return createRouter()
+    .openapi(createApiKeyRoute(config), createApiKeyHandler(config))
+    .openapi(listApiKeysRoute(config), listApiKeysHandler)
+    .openapi(revokeApiKeyRoute(config), revokeApiKeyHandler)
+    .onError(identityErrorHandler);
+}
