@@ -1,4 +1,4 @@
-import type { RequestIdVariables } from 'hono/request-id';
+import type { AuthVariables } from './middleware/auth';
 
 /**
  * Everything the Worker receives in `env`.
@@ -7,12 +7,26 @@ import type { RequestIdVariables } from 'hono/request-id';
  * edge/worker-configuration.d.ts by `wrangler types` (rerun it after editing wrangler.toml).
  * Secrets are not in wrangler.toml, so they are declared here, one documented member each,
  * set with `npx wrangler secret put <NAME> --env staging|production` and, for `wrangler dev`,
- * in .dev.vars. There are none yet.
+ * in .dev.vars (`npm start` passes them with `wrangler dev --var`).
  */
-export interface Env extends Cloudflare.Env {}
+export interface Env extends Cloudflare.Env {
+  /**
+   * Signs the X-Edge-Assertion the origin requires (docs/edge-auth.md): at least 32 random
+   * bytes, the same value as the origin's EDGE_ASSERTION_SECRET. Without it every forwarded
+   * request fails with 500: the edge fails closed.
+   */
+  EDGE_ASSERTION_SECRET: string;
+  /**
+   * Cloudflare Access service token (tunnel/README.md), sent to the origin as
+   * CF-Access-Client-Id / CF-Access-Client-Secret when both are set. Optional.
+   */
+  CF_ACCESS_CLIENT_ID?: string;
+  CF_ACCESS_CLIENT_SECRET?: string;
+}
 
 /** The Hono environment of the edge app. */
 export type AppEnv = {
   Bindings: Env;
-  Variables: RequestIdVariables;
+  /** requestId (hono/request-id) and principal (middleware/auth). */
+  Variables: AuthVariables;
 };

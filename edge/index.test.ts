@@ -1,6 +1,7 @@
-import { exports } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
 import { describe, expect, inject, it } from 'vitest';
 import { type RecordedRequest, recordingsPath } from './test/recorder-contract';
+import { signAccessToken } from './test/tokens';
 
 const edge = exports.default;
 
@@ -43,22 +44,26 @@ describe('GET /health', () => {
 });
 
 describe('forwarding to the origin', () => {
-  it('delivers path, query, method, body and the request id intact', async () => {
+  it('delivers path, query, method, body, credentials and the request id intact', async () => {
     const body = JSON.stringify({ title: 'Two-bed flat', price: 425_000 });
-    const { res, requestId, recorded } = await forward('/v1/listings/42?include=photos&q=a%20b', {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer abc' },
-      body,
-    });
+    const token = await signAccessToken({ claims: { scope: 'etl:admin' } });
+    const { res, requestId, recorded } = await forward(
+      '/v1/etl/sources/42?include=photos&q=a%20b',
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body,
+      },
+    );
 
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ recorded: true });
     expect(recorded.method).toBe('PUT');
-    expect(recorded.url).toBe('/v1/listings/42?include=photos&q=a%20b');
+    expect(recorded.url).toBe('/v1/etl/sources/42?include=photos&q=a%20b');
     expect(recorded.body).toBe(body);
     expect(recorded.headers['x-request-id']).toBe(requestId);
     expect(recorded.headers['content-type']).toBe('application/json');
-    expect(recorded.headers.authorization).toBe('Bearer abc');
+    expect(recorded.headers.authorization).toBe(`Bearer ${token}`);
   });
 
   it('forwards HEAD as HEAD rather than as the GET Hono routes it through', async () => {
@@ -120,8 +125,8 @@ describe('forwarding to the origin', () => {
 describe('an unreachable origin', () => {
   it('gives 502 problem+json that names the problem and the request id', async () => {
     const { default: worker } = await import('./index');
-    const env = { ORIGIN_URL: inject('closedOriginUrl'), ENVIRONMENT: 'test' };
-    const res = await worker.fetch(new Request('https://edge.test/v1/listings'), env);
+    const closed = { ...env, ORIGIN_URL: inject('closedOriginUrl') };
+    const res = await worker.fetch(new Request('https://edge.test/v1/listings'), closed);
 
     expect(res.status).toBe(502);
     expect(res.headers.get('content-type')).toBe('application/problem+json');

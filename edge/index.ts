@@ -2,6 +2,8 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv, Env } from './env';
+import { authenticate } from './middleware/auth';
+import { originCredentials } from './middleware/origin-assertion';
 import { originProxy } from './middleware/origin-proxy';
 import { problemErrorHandler } from './middleware/problem';
 
@@ -25,8 +27,21 @@ app.get('/health', (c) => {
   return c.json({ status: 'ok' });
 });
 
-// --- Everything else goes to the origin
-app.all('*', originProxy());
+// --- Everything else goes to the origin, as someone (docs/edge-auth.md)
+// Verifies the token or API key and the route's scope, and puts the principal on the context.
+app.use(authenticate());
+// Signs that principal into the X-Edge-Assertion the origin requires.
+app.all(
+  '*',
+  originProxy<AppEnv>({
+    originHeaders: (c) =>
+      originCredentials(c.env, {
+        principal: c.get('principal'),
+        requestId: c.get('requestId'),
+        clientIp: c.req.header('CF-Connecting-IP') ?? null,
+      }),
+  }),
+);
 
 app.onError(problemErrorHandler());
 

@@ -16,7 +16,14 @@ export default defineProject({
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: fileURLToPath(new URL('../wrangler.toml', import.meta.url)) },
       // The recording server started by globalSetup stands in for the origin.
-      miniflare: { bindings: { ORIGIN_URL: inject('originUrl'), ENVIRONMENT: 'test' } },
+      // The assertion secret is generated per run by the globalSetup, which checks what it signs.
+      miniflare: {
+        bindings: {
+          ORIGIN_URL: inject('originUrl'),
+          ENVIRONMENT: 'test',
+          EDGE_ASSERTION_SECRET: inject('edgeAssertionSecret'),
+        },
+      },
     })),
   ],
   test: {

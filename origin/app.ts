@@ -3,6 +3,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { type IdentityConfig, identityConfigFrom } from './auth/config.js';
 import type { Database } from './db/database.js';
+import { edgeAssertion } from './http/edge-assertion.js';
 import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
 import { createRouter, type Deps } from './http/router.js';
@@ -32,10 +33,23 @@ export type AppDeps = {
   ops?: OpsConfig;
   /** Token issuer/audience/lifetimes, login limits (origin/auth/config.ts). Default: defaults. */
   identity?: IdentityConfig;
+  /**
+   * EDGE_ASSERTION_SECRET: when set, only requests signed by the edge Worker get in
+   * (docs/edge-auth.md). Unset only in development and in tests of the routes themselves.
+   */
+  edgeAssertionSecret?: string | undefined;
 };
 
 /** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
-export function createApp({ db, logger, cursorSecret, metrics, ops, identity }: AppDeps) {
+export function createApp({
+  db,
+  logger,
+  cursorSecret,
+  metrics,
+  ops,
+  identity,
+  edgeAssertionSecret,
+}: AppDeps) {
   const identityConfig = identity ?? identityConfigFrom({});
   const deps: Deps = {
     db,
@@ -51,6 +65,8 @@ export function createApp({ db, logger, cursorSecret, metrics, ops, identity }: 
     c.set('deps', deps);
     await next();
   });
+  // --- only the edge gets in; /health stays open for the private network's probes
+  if (edgeAssertionSecret) app.use(edgeAssertion({ secret: edgeAssertionSecret }));
   app.use(secureHeaders());
   app.use(
     bodyLimit({

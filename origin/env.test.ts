@@ -35,6 +35,16 @@ describe('parseEnv', () => {
     });
   });
 
+  it('refuses production without EDGE_ASSERTION_SECRET: the origin must trust only the edge', () => {
+    expect(() => parseEnv({ NODE_ENV: 'production' })).toThrow(
+      /EDGE_ASSERTION_SECRET: required in production/,
+    );
+    expect(() => parseEnv({ NODE_ENV: 'production', EDGE_ASSERTION_SECRET: 'short' })).toThrow(
+      /EDGE_ASSERTION_SECRET: must be at least 32 bytes/,
+    );
+    expect(parseEnv({ NODE_ENV: 'development' }).EDGE_ASSERTION_SECRET).toBeUndefined();
+  });
+
   it('leaves DATABASE_URL unset when it is not given, so the embedded database is used', () => {
     expect(parseEnv({}).DATABASE_URL).toBeUndefined();
   });
@@ -48,6 +58,7 @@ describe('parseEnv', () => {
       SHUTDOWN_TIMEOUT_MS: '2500',
       LOG_LEVEL: 'silent',
       NODE_ENV: 'production',
+      EDGE_ASSERTION_SECRET: 'x'.repeat(32),
     });
     expect(env.PORT).toBe(8080);
     expect(env.DATABASE_POOL_MAX).toBe(25);

@@ -31,6 +31,15 @@ const EnvSchema = z.object({
    * process, and cursors stop working across a restart or between replicas.
    */
   CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Shared with the Worker; verifies X-Edge-Assertion so the origin serves only requests that
+   * came through the edge (docs/edge-auth.md). Required in production; unset elsewhere means no
+   * check (local development without the edge).
+   */
+  EDGE_ASSERTION_SECRET: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
+    .optional(),
   /** The JSON file the backup job writes `{ finished_at, ok, size_bytes }` to (readiness reads it). */
   BACKUP_STATUS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -53,6 +62,17 @@ const EnvSchema = z.object({
 
 export type OriginEnv = z.infer<typeof EnvSchema>;
 
+/** Rules across variables, checked after each one parsed. */
+function crossCheck(env: OriginEnv): string[] {
+  const problems: string[] = [];
+  if (env.NODE_ENV === 'production' && !env.EDGE_ASSERTION_SECRET) {
+    problems.push(
+      'EDGE_ASSERTION_SECRET: required in production (the origin must refuse anything that did not come through the edge)',
+    );
+  }
+  return problems;
+}
+
 export class EnvError extends Error {
   readonly code = 'ENV_INVALID';
 }
@@ -60,7 +80,11 @@ export class EnvError extends Error {
 /** Parse `process.env`-like input. Throws an EnvError naming every bad variable. */
 export function parseEnv(source: Record<string, string | undefined> = process.env): OriginEnv {
   const result = EnvSchema.safeParse(source);
-  if (result.success) return result.data;
+  if (result.success) {
+    const crossProblems = crossCheck(result.data);
+    if (crossProblems.length === 0) return result.data;
+    throw new EnvError(`invalid environment: ${crossProblems.join('; ')}`);
+  }
   const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   throw new EnvError(`invalid environment: ${problems.join('; ')}`);
 }

@@ -18,6 +18,11 @@ try {
   process.exit(2);
 }
 const logger = createLogger(env.LOG_LEVEL);
+if (!env.EDGE_ASSERTION_SECRET) {
+  logger.warn(
+    'EDGE_ASSERTION_SECRET is unset: the origin accepts requests that did not come through the edge (development only)',
+  );
+}
 const db = await openFromEnv(env, logger);
 if (env.SEED_ON_START) await seedIfEmpty(db, logger);
 
@@ -26,6 +31,7 @@ const app = createApp({
   logger,
   cursorSecret: env.CURSOR_SECRET,
   identity: identityConfigFrom(env),
+  edgeAssertionSecret: env.EDGE_ASSERTION_SECRET,
   ops: { dataDir: env.DATA_DIR, backupStatusFile: env.BACKUP_STATUS_FILE },
 });
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {

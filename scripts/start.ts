@@ -4,12 +4,17 @@
  * stops both. The origin alone is `npm run start:origin`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const originPort = process.env.PORT ?? '3000';
 const edgePort = process.env.EDGE_PORT ?? '8787';
 const children: ChildProcess[] = [];
+// The origin only trusts requests the Worker signed: a fresh shared secret per run, handed to both
+// through the environment and a `wrangler dev` var, never written down.
+const edgeAssertionSecret =
+  process.env.EDGE_ASSERTION_SECRET ?? randomBytes(32).toString('base64url');
 
 function run(
   name: string,
@@ -49,6 +54,7 @@ process.on('SIGTERM', () => stop(0));
 
 const origin = run('origin', process.execPath, ['--import', 'tsx', 'origin/index.ts'], {
   PORT: originPort,
+  EDGE_ASSERTION_SECRET: edgeAssertionSecret,
 });
 let edgeStarted = false;
 origin.stdout?.on('data', (chunk: Buffer) => {
@@ -67,6 +73,8 @@ origin.stdout?.on('data', (chunk: Buffer) => {
         edgePort,
         '--var',
         `ORIGIN_URL:http://127.0.0.1:${originPort}`,
+        '--var',
+        `EDGE_ASSERTION_SECRET:${edgeAssertionSecret}`,
         '--show-interactive-dev-session=false',
       ],
       { WRANGLER_SEND_METRICS: 'false' },

@@ -7,6 +7,14 @@ declare module 'vitest' {
     originUrl: string;
     /** A 127.0.0.1 URL on which nothing listens: connections are refused. */
     closedOriginUrl: string;
+    /** EDGE_ASSERTION_SECRET shared by the Worker under test and the recording origin. */
+    edgeAssertionSecret: string;
+    /**
+     * Private JWKs (with `kid` and `alg`) generated with jose for this run. `es256` and `ed25519`
+     * are published in the recording origin's /.well-known/jwks.json; `impostor` is not, but
+     * carries the same `kid` as `es256` ("a valid token from another key").
+     */
+    signingKeys: { es256: TestJwk; ed25519: TestJwk; impostor: TestJwk };
   }
 }
 
@@ -21,3 +29,27 @@ export type RecordedRequest = {
 
 /** `GET <originUrl>/__recordings/<request id>` returns the RecordedRequest[] for that id. */
 export const recordingsPath = '/__recordings/';
+
+/** A JSON Web Key as Node's and workerd's WebCrypto export it (structured-clone safe). */
+export type TestJwk = { kty: string; kid: string; alg: string; [member: string]: string };
+
+/** Where the recording origin answers API-key lookups, as the real origin does. */
+export const introspectionPath = '/v1/auth/introspect-key';
+
+/**
+ * What the recording origin says about an API key, decided by the first letter of its 8-character
+ * lookup prefix: `r` read scopes (plan standard), `a` every scope (plan pro), `x` revoked (401),
+ * anything else unknown (401).
+ */
+export const testApiKeyKinds = { read: 'r', admin: 'a', revoked: 'x' } as const;
+
+export const testReadScopes = 'listings:read stats:read tiles:read';
+export const testAdminScopes =
+  'listings:read stats:read tiles:read etl:read etl:run etl:admin keys:write keys:admin users:admin audit:read';
+
+/** A well-formed key of that kind, unique per call (so each test starts with a cold cache). */
+export function testApiKey(kind: keyof typeof testApiKeyKinds): string {
+  const unique = crypto.randomUUID().replaceAll('-', '');
+  const prefix = `${testApiKeyKinds[kind]}${unique.slice(0, 7)}`;
+  return `ee_live_${prefix}_${unique}${'k'.repeat(43 - unique.length)}`;
+}

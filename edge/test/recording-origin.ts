@@ -1,8 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, type JWK, jwtVerify } from 'jose';
 import type { TestProject } from 'vitest/node';
-import { type RecordedRequest, recordingsPath } from './recorder-contract';
+import {
+  introspectionPath,
+  type RecordedRequest,
+  recordingsPath,
+  type TestJwk,
+  testAdminScopes,
+  testApiKeyKinds,
+  testReadScopes,
+} from './recorder-contract';
 
 /**
  * Vitest globalSetup for the edge project. Starts a small HTTP server on 127.0.0.1 that stands
@@ -12,9 +22,19 @@ import { type RecordedRequest, recordingsPath } from './recorder-contract';
  *
  * Special paths: `GET /__recordings/<request id>` returns the recordings for that id;
  * `/status/<code>` answers with that status; `/slow/<ms>` waits before sending headers.
+ *
+ * Identity, as the real origin does it, from keys generated here with jose: `GET
+ * /.well-known/jwks.json` serves the public keys and `POST /v1/auth/introspect-key` answers API-key
+ * lookups (recorder-contract.ts says which keys are valid). Both require a valid edge assertion,
+ * so a Worker that does not sign its own requests fails the tests that use them.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const recordings = new Map<string, RecordedRequest[]>();
+  const secret = randomBytes(32).toString('base64url');
+  const es256 = await testKey('ES256', 'test-es256');
+  const ed25519 = await testKey('EdDSA', 'test-ed25519');
+  const impostor = await testKey('ES256', 'test-es256');
+  const jwks = { keys: [es256.publicJwk, ed25519.publicJwk] };
 
   const server = createServer(async (req, res) => {
     const url = req.url ?? '/';
@@ -30,6 +50,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
       { method: req.method ?? '', url, headers: req.headers, body },
     ]);
 
+    if (url === '/.well-known/jwks.json' || url === introspectionPath) {
+      const assertion = await verifyEdgeAssertion(req.headers['x-edge-assertion'], secret);
+      if (!assertion) return json(res, 401, { detail: 'no valid edge assertion' });
+      if (url === '/.well-known/jwks.json') return json(res, 200, jwks);
+      if (req.method !== 'POST' || !assertion.scope.split(' ').includes('keys:introspect'))
+        return json(res, 403, { detail: 'needs keys:introspect' });
+      return introspect(res, body);
+    }
+
     const slow = /^\/slow\/(\d+)/.exec(url);
     if (slow) await new Promise((resolve) => setTimeout(resolve, Number(slow[1])));
     const status = /^\/status\/(\d{3})/.exec(url);
@@ -44,6 +73,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('originUrl', `http://127.0.0.1:${port}`);
   project.provide('closedOriginUrl', `http://127.0.0.1:${await freedPort()}`);
+  project.provide('edgeAssertionSecret', secret);
+  project.provide('signingKeys', {
+    es256: es256.privateJwk,
+    ed25519: ed25519.privateJwk,
+    impostor: impostor.privateJwk,
+  });
 
   return async () => {
     server.closeAllConnections();
@@ -72,4 +107,60 @@ async function freedPort(): Promise<number> {
   probe.close();
   await once(probe, 'close');
   return port;
+}
+
+async function testKey(alg: 'ES256' | 'EdDSA', kid: string) {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg } as TestJwk;
+  return { publicJwk, privateJwk };
+}
+
+/** The claims of a valid edge assertion, or null: the same checks as the real origin. */
+async function verifyEdgeAssertion(
+  header: string | string[] | undefined,
+  secret: string,
+): Promise<{ sub: string; scope: string } | null> {
+  if (typeof header !== 'string') return null;
+  try {
+    const { payload } = await jwtVerify(header, new TextEncoder().encode(secret), {
+      algorithms: ['HS256'],
+      issuer: 'estate-edge-worker',
+      audience: 'estate-edge-origin',
+      maxTokenAge: '90s',
+    });
+    return { sub: String(payload.sub), scope: String(payload.scope ?? '') };
+  } catch {
+    return null;
+  }
+}
+
+/** Answers like origin/routes/auth/introspect-key.ts, deciding by the key's prefix. */
+function introspect(res: ServerResponse, body: string): void {
+  json(res, ...introspection(body));
+}
+
+function introspection(body: string): [number, unknown] {
+  let key = '';
+  try {
+    key = String((JSON.parse(body) as { key?: unknown }).key ?? '');
+  } catch {
+    return [400, { detail: 'body is not JSON' }];
+  }
+  const prefix = /^ee_live_([a-z0-9]{8})_/.exec(key)?.[1] ?? '';
+  const kind = prefix[0];
+  if (kind === testApiKeyKinds.read || kind === testApiKeyKinds.admin) {
+    const admin = kind === testApiKeyKinds.admin;
+    return [
+      200,
+      {
+        principal: `api_key:${prefix}`,
+        owner: 'user:2',
+        scope: admin ? testAdminScopes : testReadScopes,
+        plan: admin ? 'pro' : 'standard',
+        expires_at: null,
+      },
+    ];
+  }
+  return [401, { detail: 'the API key is unknown, revoked or expired' }];
 }

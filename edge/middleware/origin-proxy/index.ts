@@ -1,6 +1,7 @@
-import type { Handler } from 'hono';
+import type { Context, Handler } from 'hono';
 import { proxy } from 'hono/proxy';
 import type { RequestIdVariables } from 'hono/request-id';
+import { edgeOnlyRequestHeaders } from '../origin-assertion';
 import { ProblemType, problemResponse } from '../problem';
 
 type OriginProxyEnv = {
@@ -8,13 +9,19 @@ type OriginProxyEnv = {
   Variables: RequestIdVariables;
 };
 
-export type OriginProxyOptions = {
+export type OriginProxyOptions<E extends OriginProxyEnv = OriginProxyEnv> = {
   /**
    * How long the origin may take to send response *headers*. The body then streams without a
    * deadline, so large exports are not cut off. Default 30 s: well inside Cloudflare's 100 s
    * proxy limit, which would otherwise answer with an opaque 524 HTML page.
    */
   headersTimeoutMs?: number;
+  /**
+   * Headers the edge adds for the origin after the client's are copied: the signed edge
+   * assertion and the Cloudflare Access service token (edge/index.ts passes them in). Whatever
+   * the client sent under those names is dropped first, whether or not this is set.
+   */
+  originHeaders?: (c: Context<E>) => Promise<Record<string, string>>;
 };
 
 /**
@@ -22,7 +29,15 @@ export type OriginProxyOptions = {
  * SEARCH...) gets 501 here: TRACE would reflect credentials back to the caller, and the origin
  * implements none of the others. Unknown tokens such as FOO never reach the Worker.
  */
-const forwardedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+export const forwardedMethods = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+]);
 
 /**
  * Forwards the request to `env.ORIGIN_URL`, keeping method, path, query and body, replacing
@@ -32,7 +47,9 @@ const forwardedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE
  * @example
  * app.all('*', originProxy({ headersTimeoutMs: 30_000 }));
  */
-export function originProxy(options: OriginProxyOptions = {}): Handler<OriginProxyEnv> {
+export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
+  options: OriginProxyOptions<E> = {},
+): Handler<E> {
   const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
   if (!Number.isInteger(headersTimeoutMs) || headersTimeoutMs <= 0) {
     throw new TypeError(
@@ -52,12 +69,14 @@ export function originProxy(options: OriginProxyOptions = {}): Handler<OriginPro
 
     const target = originTarget(c.env.ORIGIN_URL, new URL(c.req.url));
     const requestId = c.get('requestId');
+    // Before the try: a signing failure (a missing secret) is the edge's 500, not a 502.
+    const headers = forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), headersTimeoutMs);
     try {
       const res = await proxy(target, {
         raw: c.req.raw,
-        headers: forwardedHeaders(c.req.raw, requestId),
+        headers,
         // A client that hangs up also cancels the origin request.
         signal: AbortSignal.any([c.req.raw.signal, timeout.signal]),
       });
@@ -111,10 +130,17 @@ const hopByHopHeaders = [
   'upgrade',
 ];
 
-/** The client's headers, minus hop-by-hop ones, plus the edge's request id. */
-function forwardedHeaders(request: Request, requestId: string): Headers {
+/** The client's headers, minus hop-by-hop and edge-only ones, plus the edge's own. */
+function forwardedHeaders(
+  request: Request,
+  requestId: string,
+  originHeaders: Record<string, string> = {},
+): Headers {
   const headers = new Headers(request.headers);
   for (const name of hopByHopHeaders) headers.delete(name);
+  // A client must never speak for the edge: its X-Edge-Assertion (or Access headers) go.
+  for (const name of edgeOnlyRequestHeaders) headers.delete(name);
+  for (const [name, value] of Object.entries(originHeaders)) headers.set(name, value);
   // Host must name the origin (the tunnel routes on it); the client's host travels on.
   headers.set('x-forwarded-host', headers.get('host') ?? new URL(request.url).host);
   headers.delete('host');

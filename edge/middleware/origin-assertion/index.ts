@@ -1,0 +1,99 @@
+import { SignJWT } from 'jose';
+import type { Principal } from '../auth/principal';
+
+/**
+ * The edge → origin assertion (docs/edge-auth.md, verified by origin/http/edge-assertion.ts).
+ * HS256 with a secret only the Worker and the origin hold: both ends are ours, so a shared
+ * secret is enough, and HMAC costs microseconds per request where an asymmetric signature would
+ * cost a key import and milliseconds.
+ */
+export const EDGE_ASSERTION_HEADER = 'X-Edge-Assertion';
+export const EDGE_ASSERTION_ISSUER = 'estate-edge-worker';
+export const EDGE_ASSERTION_AUDIENCE = 'estate-edge-origin';
+/** Long enough for the tunnel and a slow origin to read the headers; short enough to be useless once captured. */
+export const EDGE_ASSERTION_TTL_SECONDS = 60;
+
+/** Headers only the edge may set on the way to the origin: a client's copies are dropped. */
+export const edgeOnlyRequestHeaders = [
+  'x-edge-assertion',
+  'cf-access-client-id',
+  'cf-access-client-secret',
+  'cf-access-jwt-assertion',
+] as const;
+
+/** What the edge needs to speak to the origin: the shared secret and, optionally, Access. */
+export type OriginCredentialsEnv = {
+  EDGE_ASSERTION_SECRET?: string;
+  CF_ACCESS_CLIENT_ID?: string;
+  CF_ACCESS_CLIENT_SECRET?: string;
+};
+
+export type AssertionSubject = {
+  principal: Principal;
+  requestId: string;
+  /** CF-Connecting-IP; absent in local development. */
+  clientIp: string | null;
+};
+
+const encoder = new TextEncoder();
+
+/** The secret as bytes, refusing a missing or short one (a misconfigured Worker fails closed). */
+function secretBytes(secret: string | undefined): Uint8Array {
+  const bytes = encoder.encode(secret ?? '');
+  if (bytes.length < 32)
+    throw new Error(
+      'EDGE_ASSERTION_SECRET is missing or shorter than 32 bytes: set it with `wrangler secret put EDGE_ASSERTION_SECRET`',
+    );
+  return bytes;
+}
+
+/**
+ * Sign the assertion for one origin request.
+ *
+ * @example
+ *   const jwt = await signEdgeAssertion(env.EDGE_ASSERTION_SECRET, { principal, requestId, clientIp });
+ */
+export async function signEdgeAssertion(
+  secret: string | undefined,
+  subject: AssertionSubject,
+): Promise<string> {
+  const { principal } = subject;
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    principal_type: principal.type,
+    scope: principal.scopes.join(' '),
+    plan: principal.plan,
+    rid: subject.requestId,
+    ...(subject.clientIp ? { cip: subject.clientIp } : {}),
+    ...(principal.owner ? { owner: principal.owner } : {}),
+  })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(EDGE_ASSERTION_ISSUER)
+    .setAudience(EDGE_ASSERTION_AUDIENCE)
+    .setSubject(principal.id)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + EDGE_ASSERTION_TTL_SECONDS)
+    .setJti(crypto.randomUUID())
+    .sign(secretBytes(secret));
+}
+
+/**
+ * Every header the edge adds for the origin: the assertion and, when the Cloudflare Access
+ * service token is configured, its id and secret (tunnel/README.md).
+ *
+ * @example
+ *   const headers = await originCredentials(c.env, { principal, requestId, clientIp });
+ */
+export async function originCredentials(
+  env: OriginCredentialsEnv,
+  subject: AssertionSubject,
+): Promise<Record<string, string>> {
+  const headers: Record<string, string> = {
+    [EDGE_ASSERTION_HEADER]: await signEdgeAssertion(env.EDGE_ASSERTION_SECRET, subject),
+  };
+  if (env.CF_ACCESS_CLIENT_ID && env.CF_ACCESS_CLIENT_SECRET) {
+    headers['CF-Access-Client-Id'] = env.CF_ACCESS_CLIENT_ID;
+    headers['CF-Access-Client-Secret'] = env.CF_ACCESS_CLIENT_SECRET;
+  }
+  return headers;
+}
