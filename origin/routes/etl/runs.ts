@@ -1,8 +1,10 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import { appendAudit } from '../../auth/audit.js';
 import { etlRunStatuses } from '../../db/schema/etl-runs.js';
 import { startRun } from '../../etl/run.js';
 import { requireScope } from '../../http/authz.js';
 import { metricsFor, recordEtlRun } from '../../http/metrics.js';
+import { auditContextOf } from '../../http/principal.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
 import { listParam } from '../shared/where.js';
@@ -60,6 +62,13 @@ export const startRunHandler: RouteHandler<typeof startRunRoute, AppEnv> = async
   const { source } = c.req.valid('json');
   // Throws SourceNotFoundError (404) or RunConflictError (409) before anything is recorded.
   const { runId, finished } = await startRun(deps.db, source, { trigger: 'api' });
+  await appendAudit(deps.db, {
+    ...auditContextOf(c),
+    action: 'etl.run.start',
+    target: `source:${source}`,
+    outcome: 'success',
+    details: { run_id: runId },
+  });
   const log = deps.logger.child({ runId, source, requestId: c.get('requestId') });
   // The response does not wait for the run, so nobody would see its end: log it and count it
   // here. Both branches handle the promise, so a failing run is never an unhandled rejection.

@@ -1,10 +1,13 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
+import { appendAudit } from '../../auth/audit.js';
 import { InvalidParameterError } from '../../errors.js';
 import { getSource, upsertSource } from '../../etl/sources.js';
 import { requireScope } from '../../http/authz.js';
+import { auditContextOf } from '../../http/principal.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
+import { hidePassword } from './runs-queries.js';
 import { sourceBodySchema, sourceName, storedSourceSchema } from './schema.js';
 
 const TAG = ['ETL'];
@@ -79,6 +82,17 @@ export const putSourceHandler: RouteHandler<typeof putSourceRoute, AppEnv> = asy
     sql`SELECT id FROM etl_sources WHERE name = ${name}`,
   );
   const stored = await upsertSource(db, { ...body, name });
+  await appendAudit(db, {
+    ...auditContextOf(c),
+    action: existing ? 'etl.source.update' : 'etl.source.create',
+    target: `source:${name}`,
+    outcome: 'success',
+    details: {
+      format: stored.format,
+      location: hidePassword(stored.location),
+      schedule: stored.schedule,
+    },
+  });
   c.header('Location', `/v1/etl/sources/${name}`);
   return existing ? c.json(stored, 200) : c.json(stored, 201);
 };
