@@ -87,8 +87,18 @@ class SeenJtis {
 }
 
 /**
+ * Context keys. The edge's principal has its own key, apart from `principal` (the routes' view of
+ * the caller that authenticate() in http/principal.ts derives from it), so the two shapes never
+ * overwrite each other. `edgeAssertionEnforced` is set on every request the middleware sees when
+ * the assertion is required, open paths included, so authorization (http/principal.ts,
+ * http/authz.ts) can tell "this app trusts only the edge" from "no edge in this setup (dev)".
+ */
+const PRINCIPAL_KEY = 'edgePrincipal';
+const ENFORCED_KEY = 'edgeAssertionEnforced';
+
+/**
  * Accept a request only with a valid edge assertion, and put the principal it carries on the
- * context (`c.get('principal')`, see edgePrincipalOf). Without one, or with one that does not
+ * context (see edgePrincipalOf). Without one, or with one that does not
  * verify: 401 problem+json with `WWW-Authenticate: EdgeAssertion`, never a 500.
  *
  * Open by default: `/health` (liveness). Kubernetes/systemd/tunnel probes call it on the private
@@ -115,6 +125,7 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
   const seen = new SeenJtis(200_000);
 
   return async function edgeAssertionMiddleware(c, next) {
+    if (required) c.set(ENFORCED_KEY as never, true as never);
     const path = c.req.path;
     if (openPaths.some((open) => path === open || path.startsWith(`${open}/`))) return next();
 
@@ -128,14 +139,22 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
     const { principal, jti, exp } = verified;
     if (!seen.firstSighting(jti, exp, Math.floor(Date.now() / 1000)))
       return refuse(c, 'the edge assertion was already used');
-    c.set('principal' as never, principal as never);
+    c.set(PRINCIPAL_KEY as never, principal as never);
     await next();
   };
 }
 
 /** The principal the edge vouched for, or null when none (open path, or `required: false`). */
 export function edgePrincipalOf(c: Context): EdgePrincipal | null {
-  return (c.get('principal' as never) as EdgePrincipal | undefined) ?? null;
+  return (c.get(PRINCIPAL_KEY as never) as EdgePrincipal | undefined) ?? null;
+}
+
+/**
+ * Whether this app admits only asserted requests (edgeAssertion with `required`, i.e. the app
+ * was built with EDGE_ASSERTION_SECRET). True on open paths too, where there is no principal.
+ */
+export function edgeAssertionEnforced(c: Context): boolean {
+  return c.get(ENFORCED_KEY as never) === true;
 }
 
 function refuse(c: Context, detail: string) {

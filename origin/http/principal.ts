@@ -3,13 +3,24 @@ import { verifyAccessToken } from '../auth/access-tokens.js';
 import type { AuditContext } from '../auth/audit.js';
 import type { IdentityConfig } from '../auth/config.js';
 import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../auth/errors.js';
-import type { Scope } from '../auth/scopes.js';
-import type { Plan } from '../db/schema/users.js';
+import { isScope, type Scope } from '../auth/scopes.js';
+import { type Plan, plans } from '../db/schema/users.js';
+import { type EdgePrincipal, edgeAssertionEnforced, edgePrincipalOf } from './edge-assertion.js';
 import { problem, problemErrorHandler } from './problem.js';
 import type { Deps } from './router.js';
 
-/** Who is calling, as the routes see it. */
-export type Principal = { sub: string; userId: number; scopes: Scope[]; plan: Plan };
+/**
+ * Who is calling, as the routes see it. `sub` is who acts (`user:1`, or `api_key:3` for an app),
+ * and is what the audit log records; `userId` is the user on whose behalf (the key's owner for an
+ * API key), which is what ownership checks compare.
+ */
+export type Principal = {
+  sub: string;
+  type: 'user' | 'api_key';
+  userId: number;
+  scopes: Scope[];
+  plan: Plan;
+};
 
 const REALM = 'estate-edge';
 
@@ -17,11 +28,15 @@ const REALM = 'estate-edge';
  * Authenticate the request and, when `scope` is given, require it; handlers then read the
  * caller with principalOf(c).
  *
- * THE SEAM: today the principal comes from a bearer access JWT verified here, against the
- * signing keys in the database, so the routes work end to end with real tokens. When the edge
- * assertion lands, only this function changes: it will verify the edge's short-lived assertion
- * and take the principal from it (the edge having verified the token or API key). Handlers and
- * tests that go through principalOf(c) need no change.
+ * Where the principal comes from:
+ * - **The app trusts only the edge** (built with EDGE_ASSERTION_SECRET, docs/edge-auth.md): from
+ *   the edge's verified assertion, and from nothing else. The edge has already verified the
+ *   token or API key; the bearer is not looked at again, so a request cannot name one caller in
+ *   its Authorization header and another in the assertion. Anonymous and the edge's own
+ *   principal are not users: 401.
+ * - **No edge in this setup** (development, tests of the routes themselves): from a bearer
+ *   access JWT verified here against the signing keys in the database, so the routes still
+ *   work end to end with real tokens.
  *
  * @example
  *   createRoute({ method: 'get', path: '/', middleware: [authenticate(config, 'audit:read')] as const, ... })
@@ -31,24 +46,58 @@ export function authenticate(
   scope?: Scope,
 ): MiddlewareHandler {
   return async function authenticateMiddleware(c, next) {
-    const header = c.req.header('Authorization');
-    // Only the Authorization header: a token in the query string leaks into logs and is ignored.
-    const match = header ? /^Bearer ([^\s]+)$/i.exec(header.trim()) : null;
-    if (!match?.[1]) throw new UnauthenticatedError('an access token is required', 'missing');
-    const token = await verifyAccessToken((c.get('deps') as Deps).db, config, match[1]);
-    const userId = /^user:(\d+)$/.exec(token.sub)?.[1];
-    if (!userId) throw new UnauthenticatedError('the token is invalid', 'sub');
-    const principal: Principal = {
-      sub: token.sub,
-      userId: Number(userId),
-      scopes: token.scopes,
-      plan: token.plan,
-    };
+    const edge = edgePrincipalOf(c);
+    const principal =
+      edge || edgeAssertionEnforced(c)
+        ? fromEdge(edge)
+        : await fromBearer(c, (c.get('deps') as Deps).db, config);
     if (scope && !principal.scopes.includes(scope))
       throw new ForbiddenError(`this needs the scope '${scope}'`, { cause: scope });
     c.set('principal' as never, principal as never);
     await next();
   };
+}
+
+/** The edge's principal as the routes' Principal; users and API keys only. */
+function fromEdge(edge: EdgePrincipal | null): Principal {
+  if (!edge || edge.type === 'anonymous' || edge.type === 'edge')
+    throw new UnauthenticatedError('an access token or API key is required', 'missing');
+  // The edge signed these, so a mismatch is a bug or a version skew between the two, not an
+  // attack; still, refuse rather than guess.
+  const userId = edge.type === 'user' ? userNumber(edge.id) : userNumber(edge.owner);
+  if (userId === null || (edge.type === 'api_key' && !/^api_key:\d+$/.test(edge.id)))
+    throw new UnauthenticatedError('the credentials are invalid', `edge principal ${edge.id}`);
+  if (!(plans as readonly string[]).includes(edge.plan))
+    throw new UnauthenticatedError('the credentials are invalid', `edge plan ${edge.plan}`);
+  return {
+    sub: edge.id,
+    type: edge.type,
+    userId,
+    // Unknown words are dropped: a principal never gains by them (as parseScopes does).
+    scopes: [...edge.scopes].filter(isScope),
+    plan: edge.plan as Plan,
+  };
+}
+
+function userNumber(id: string | null): number | null {
+  const n = id ? /^user:(\d{1,15})$/.exec(id)?.[1] : undefined;
+  return n ? Number(n) : null;
+}
+
+/** Development and route tests only (no edge): the bearer access JWT, verified here. */
+async function fromBearer(
+  c: Context,
+  db: Deps['db'],
+  config: Pick<IdentityConfig, 'issuer' | 'audience'>,
+): Promise<Principal> {
+  const header = c.req.header('Authorization');
+  // Only the Authorization header: a token in the query string leaks into logs and is ignored.
+  const match = header ? /^Bearer ([^\s]+)$/i.exec(header.trim()) : null;
+  if (!match?.[1]) throw new UnauthenticatedError('an access token is required', 'missing');
+  const token = await verifyAccessToken(db, config, match[1]);
+  const userId = userNumber(token.sub);
+  if (userId === null) throw new UnauthenticatedError('the token is invalid', 'sub');
+  return { sub: token.sub, type: 'user', userId, scopes: token.scopes, plan: token.plan };
 }
 
 /** The caller authenticate() found. Throws when the route forgot authenticate(): a 401, not data. */
@@ -59,17 +108,22 @@ export function principalOf(c: Context): Principal {
 }
 
 /**
- * The client's address. `CF-Connecting-IP` is set by Cloudflare in front of the edge and passed
- * on; it can be trusted only once the origin accepts requests from the edge alone (the edge
- * assertion, next). Until then it is used for rate-limit keys and audit, never for a decision
- * that grants anything.
+ * The client's address. Behind the edge, the one the edge signed into its assertion (`cip`, from
+ * Cloudflare's CF-Connecting-IP): a header could be set by anyone who reaches the origin, the
+ * assertion only by the edge. Without the edge (dev), the `CF-Connecting-IP`/`X-Real-IP` header,
+ * used only for rate-limit keys and audit, never for a decision that grants anything.
  */
 export function clientIp(c: Context): string | null {
+  if (edgeAssertionEnforced(c)) return edgePrincipalOf(c)?.clientIp ?? null;
   const forwarded = c.req.header('CF-Connecting-IP') ?? c.req.header('X-Real-IP');
   return forwarded && forwarded.length <= 64 ? forwarded : null;
 }
 
-/** Who, from where, and the request id: what every audit entry of this request carries. */
+/**
+ * Who, from where, and the request id: what every audit entry of this request carries. The
+ * actor is the authenticated principal only: on the open sign-in routes it stays null so the
+ * auth functions fill in the user they identified (an edge's `anonymous` would hide them).
+ */
 export function auditContextOf(c: Context): AuditContext {
   const principal = c.get('principal' as never) as Principal | undefined;
   return {

@@ -1,19 +1,31 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { lookupApiKey } from '../../auth/api-keys.js';
+import { edgeAssertionEnforced, edgePrincipalOf } from '../../http/edge-assertion.js';
+import { problem } from '../../http/problem.js';
 import type { AppEnv } from '../../http/router.js';
 import { jsonBody, problemResponse } from './schema.js';
 
 /**
- * For the edge only: it looks up an API key here and caches the answer briefly. Today the origin
- * listens on the private network and the edge does not forward this path; once the edge
- * assertion exists, this route will also require an assertion from the edge itself (not from a
- * client), so nobody else can use it as a key oracle.
+ * For the edge only: it looks up an API key here and caches the answer briefly. The edge answers
+ * 404 to clients on this path; here, when the app trusts only the edge, the assertion must be the
+ * edge's own (`principal_type: 'edge'`), not one it signed for a client, so nobody else can use
+ * it as a key oracle. 403 rather than 404: only a misconfigured edge gets it, and the edge turns
+ * anything but 200/401/404 into a 503 it does not cache, which makes the mistake visible.
  */
+const edgeOnly: MiddlewareHandler = async function introspectKeyEdgeOnly(c, next) {
+  if (!edgeAssertionEnforced(c)) return next();
+  if (edgePrincipalOf(c)?.type !== 'edge')
+    return problem(c, 403, 'Forbidden', 'only the edge may look up API keys');
+  await next();
+};
+
 export const introspectKeyRoute = createRoute({
   method: 'post',
   path: '/introspect-key',
   tags: ['Auth'],
   summary: 'Internal (edge only): who an API key speaks for',
+  middleware: [edgeOnly] as const,
   request: {
     body: jsonBody(
       z.strictObject({ key: z.string().min(1).max(200) }).openapi('IntrospectKeyRequest'),
@@ -38,6 +50,7 @@ export const introspectKeyRoute = createRoute({
     },
     400: problemResponse('The body is not `{ "key" }`'),
     401: problemResponse('The key is unknown, malformed, revoked or expired'),
+    403: problemResponse('The caller is not the edge itself'),
   },
 });
 

@@ -50,7 +50,7 @@ export const putSourceRoute = createRoute({
     'The whole definition, validated as sources.json is (cron schedule, mapping fields and ' +
     'types); the body may leave `name` out, and must not contradict the path. A run in progress ' +
     'keeps the definition it started with.',
-  middleware: [requireScope('etl:write')] as const,
+  middleware: [requireScope('etl:admin')] as const,
   request: {
     params: nameParams,
     body: { required: true, content: { 'application/json': { schema: sourceBodySchema } } },
