@@ -150,6 +150,14 @@ describe('identity end to end, through the Worker to the origin', () => {
     expect(logins).toEqual([
       expect.objectContaining({ actor: `user:${adminId}`, outcome: 'success', ip: clientIp }),
     ]);
+    // The run's audit entry names who started it: the principal the edge asserted.
+    expect(await auditRows('etl.run.start')).toEqual([
+      expect.objectContaining({
+        actor: `user:${adminId}`,
+        target: 'source:king-county',
+        ip: clientIp,
+      }),
+    ]);
   });
 
   it('serves a read route to an anonymous caller', async () => {

@@ -126,8 +126,12 @@ export function clientIp(c: Context): string | null {
  */
 export function auditContextOf(c: Context): AuditContext {
   const principal = c.get('principal' as never) as Principal | undefined;
+  // Routes guarded by requireScope alone (the ETL's) have no `principal`, only the edge's; an
+  // anonymous caller stays null (the sign-in routes fill in the user themselves).
+  const asserted = edgePrincipalOf(c);
+  const fromEdge = asserted && asserted.type !== 'anonymous' ? asserted.id : null;
   return {
-    actor: principal?.sub ?? null,
+    actor: principal?.sub ?? fromEdge,
     ip: clientIp(c),
     requestId: (c.get('requestId' as never) as string | undefined) ?? null,
   };
