@@ -3,6 +3,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { type IdentityConfig, identityConfigFrom } from './auth/config.js';
 import type { Database } from './db/database.js';
+import { type CfAccessOptions, cfAccess } from './http/cf-access.js';
 import { edgeAssertion } from './http/edge-assertion.js';
 import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
@@ -38,6 +39,8 @@ export type AppDeps = {
    * (docs/edge-auth.md). Unset only in development and in tests of the routes themselves.
    */
   edgeAssertionSecret?: string | undefined;
+  /** Cloudflare Access (CF_ACCESS_TEAM_DOMAIN + CF_ACCESS_AUD): checked first when given. */
+  cfAccess?: CfAccessOptions | undefined;
 };
 
 /** The origin API, wired explicitly: cross-cutting middleware, then each resource by path. */
@@ -49,6 +52,7 @@ export function createApp({
   ops,
   identity,
   edgeAssertionSecret,
+  cfAccess: cfAccessOptions,
 }: AppDeps) {
   const identityConfig = identity ?? identityConfigFrom({});
   const deps: Deps = {
@@ -66,6 +70,7 @@ export function createApp({
     await next();
   });
   // --- only the edge gets in; /health stays open for the private network's probes
+  if (cfAccessOptions) app.use(cfAccess(cfAccessOptions));
   if (edgeAssertionSecret) app.use(edgeAssertion({ secret: edgeAssertionSecret }));
   app.use(secureHeaders());
   app.use(

@@ -40,6 +40,15 @@ const EnvSchema = z.object({
     .string()
     .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
     .optional(),
+  /**
+   * Cloudflare Access in front of the tunnel (tunnel/README.md): with both set, the origin also
+   * requires a valid `Cf-Access-Jwt-Assertion` from this team for this application.
+   */
+  CF_ACCESS_TEAM_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9-]+\.cloudflareaccess\.com$/i, 'must look like <team>.cloudflareaccess.com')
+    .optional(),
+  CF_ACCESS_AUD: z.string().min(16, 'must be the application AUD tag').optional(),
   /** The JSON file the backup job writes `{ finished_at, ok, size_bytes }` to (readiness reads it). */
   BACKUP_STATUS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -32,6 +32,10 @@ const app = createApp({
   cursorSecret: env.CURSOR_SECRET,
   identity: identityConfigFrom(env),
   edgeAssertionSecret: env.EDGE_ASSERTION_SECRET,
+  cfAccess:
+    env.CF_ACCESS_TEAM_DOMAIN && env.CF_ACCESS_AUD
+      ? { teamDomain: env.CF_ACCESS_TEAM_DOMAIN, audience: env.CF_ACCESS_AUD }
+      : undefined,
   ops: { dataDir: env.DATA_DIR, backupStatusFile: env.BACKUP_STATUS_FILE },
 });
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
