@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import type { SourceInput } from '../origin/etl/source-config.js';
 
 /** mulberry32: a tiny, fast, seedable PRNG (Math.random cannot be seeded). */
-function prng(seed: number) {
+export function prng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -82,7 +82,8 @@ export const SYNTHETIC_HEADER = [
   'Longitude',
 ];
 
-function gaussian(random: () => number): number {
+/** A standard normal deviate (Box–Muller). */
+export function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
 }
 

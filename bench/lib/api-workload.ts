@@ -8,7 +8,7 @@ import type { Database } from '../../origin/db/database.js';
 import { type SearchParams, searchListings } from '../../origin/routes/listings/search.js';
 import { areaExists, listingStats, type StatsParams } from '../../origin/routes/stats/query.js';
 import { type ListingsTileParams, listingsTile } from '../../origin/routes/tiles/tile.js';
-import { METROS } from '../synthetic.js';
+import { gaussian, METROS, prng } from '../synthetic.js';
 
 /** The metro centres of bench/synthetic.ts: [name, lon, lat, spread]. */
 export const METRO_CENTRES: [name: string, lon: number, lat: number, spread: number][] = METROS.map(
@@ -63,22 +63,6 @@ export async function executeDirect(db: Database, call: DirectCall): Promise<Cal
       return { items: tile.features, bytes: tile.bytes.byteLength };
     }
   }
-}
-
-/** mulberry32, as bench/synthetic.ts uses: seedable, so every run asks for the same things. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
 }
 
 const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
