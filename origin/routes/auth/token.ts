@@ -1,7 +1,7 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import type { IdentityConfig } from '../../auth/config.js';
 import { formatScopes, roleScopes } from '../../auth/scopes.js';
-import { login, refreshSession } from '../../auth/sessions.js';
+import { login, refreshSession, type TokenPair } from '../../auth/sessions.js';
 import { auditContextOf } from '../../http/principal.js';
 import type { AppEnv } from '../../http/router.js';
 import {
@@ -54,14 +54,7 @@ export function tokenHandler(config: IdentityConfig): RouteHandler<typeof tokenR
       audit: auditContextOf(c),
     });
     c.header('Cache-Control', 'no-store');
-    return c.json(
-      tokenResponse({
-        ...pair,
-        scope: formatScopes(roleScopes[pair.user.role]),
-        plan: pair.user.plan,
-      }),
-      200,
-    );
+    return c.json(sessionBody(pair), 200);
   };
 }
 
@@ -96,13 +89,15 @@ export function refreshHandler(config: IdentityConfig): RouteHandler<typeof refr
       audit: auditContextOf(c),
     });
     c.header('Cache-Control', 'no-store');
-    return c.json(
-      tokenResponse({
-        ...pair,
-        scope: formatScopes(roleScopes[pair.user.role]),
-        plan: pair.user.plan,
-      }),
-      200,
-    );
+    return c.json(sessionBody(pair), 200);
   };
+}
+
+/** A sign-in or a refresh answers the same: the pair, with the user's scopes and plan. */
+function sessionBody(pair: TokenPair) {
+  return tokenResponse({
+    ...pair,
+    scope: formatScopes(roleScopes[pair.user.role]),
+    plan: pair.user.plan,
+  });
 }
