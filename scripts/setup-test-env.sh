@@ -33,6 +33,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# --- age, for the encrypted-backup tests (gpg is part of Debian's base system)
+if ! command -v age >/dev/null 2>&1; then
+  say "installing age from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
+fi
+
 # --- Redis (the rate limiter and health history use it from the next issues on)
 if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   say "starting Redis"
