@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
+import { bumpDataVersion } from '../db/data-version.js';
 import { intArray } from './sql-arrays.js';
 
 /** The kind of areas derived from listings: its name says they are not official outlines. */
@@ -127,6 +128,7 @@ export async function deriveZipAreas(
       }));
     const gone = await tx.rows<{ id: number }>(sql`
       DELETE FROM areas WHERE kind = ${DERIVED_ZIP_KIND} AND id <> ALL(${intArray(ids)}) RETURNING id`);
+    if (ids.length + gone.length > 0) await bumpDataVersion(tx, 'derived ZIP areas');
     return { areas: ids.length, skipped, deleted: gone.length };
   });
 }

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
+import { bumpDataVersion } from '../db/data-version.js';
 import { ConflictError, InvalidParameterError } from '../errors.js';
 import {
   type AreaFeature,
@@ -235,6 +236,7 @@ export async function loadAreasFromGeoJSON(
         DELETE FROM areas WHERE kind = ${options.kind} AND id <> ALL(${intArray(ids)}) RETURNING id`);
       deleted = gone.length;
     }
+    await bumpDataVersion(tx, `areas load (${options.kind})`);
     return { ids, repaired, deleted };
   });
 }

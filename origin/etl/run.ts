@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
+import { bumpDataVersion } from '../db/data-version.js';
 import { etlRuns } from '../db/schema/index.js';
 import { withoutSecondaryIndexes } from './bulk.js';
 import { RunConflictError } from './errors.js';
@@ -172,6 +173,8 @@ async function executeRun(
         timings,
       };
       timings.total = Math.round(performance.now() - started);
+      // Cached answers at the edge carry the data version in their key (docs/edge-gateway.md).
+      if (merged.inserted + merged.updated > 0) await bumpDataVersion(tx, `etl run ${runId}`);
       // Recorded in the same transaction as the data: a run is succeeded exactly when its rows are in.
       await tx.orm.update(etlRuns).set(runRecord(result)).where(eq(etlRuns.id, runId));
       return result;

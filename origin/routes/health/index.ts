@@ -1,6 +1,7 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { type AppEnv, createRouter } from '../../http/router.js';
 
+import { readDataVersion } from '../../db/data-version.js';
 import { type OpsConfig, opsConfigFrom } from '../../ops/config.js';
 import { assessReadiness, readinessSchema } from './assess.js';
 import { gatherReadiness } from './checks.js';
@@ -58,10 +59,40 @@ const readinessHandler: RouteHandler<typeof readinessRoute, AppEnv> = async (c) 
   return readiness.status === 'down' ? c.json(readiness, 503) : c.json(readiness, 200);
 };
 
+const dataVersionRoute = createRoute({
+  method: 'get',
+  path: '/data-version',
+  tags: TAG,
+  summary: 'The version of the served data',
+  description:
+    'A number that grows whenever an ETL run or an area load changes what the API serves. The ' +
+    'edge polls it and puts it in its cache keys, so cached answers from older data stop being ' +
+    'served within a minute of the change (docs/edge-gateway.md).',
+  responses: {
+    200: {
+      description: 'The current version',
+      content: {
+        'application/json': {
+          schema: z
+            .object({ version: z.number().int(), changed_at: z.iso.datetime() })
+            .openapi('DataVersion'),
+        },
+      },
+    },
+  },
+});
+
+const dataVersionHandler: RouteHandler<typeof dataVersionRoute, AppEnv> = async (c) => {
+  const { version, changedAt } = await readDataVersion(c.get('deps').db);
+  c.header('Cache-Control', 'no-store');
+  return c.json({ version, changed_at: changedAt.toISOString() }, 200);
+};
+
 /**
- * Liveness (`/health`) and readiness (`/health/ready`). Open on the private network: they tell
+ * Liveness (`/health`), readiness (`/health/ready`) and the data version (`/health/data-version`). Open on the private network: they tell
  * an operator what is wrong and reveal no listing data.
  */
 export const healthRoutes = createRouter()
   .openapi(livenessRoute, livenessHandler)
-  .openapi(readinessRoute, readinessHandler);
+  .openapi(readinessRoute, readinessHandler)
+  .openapi(dataVersionRoute, dataVersionHandler);
