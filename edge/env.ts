@@ -1,3 +1,4 @@
+import type { TraceVariables } from './lib/trace';
 import type { AuthVariables } from './middleware/auth';
 
 /**
@@ -22,11 +23,18 @@ export interface Env extends Cloudflare.Env {
    */
   CF_ACCESS_CLIENT_ID?: string;
   CF_ACCESS_CLIENT_SECRET?: string;
+  /**
+   * The Upstash-compatible REST endpoint that holds the quotas (Upstash, SRH, or locally
+   * `npm run redis-rest`) and its token. Unset: quotas are off (the burst guard still works),
+   * and RATE_LIMIT_FAIL_MODE=closed refuses every request. docs/edge-gateway.md.
+   */
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
 }
 
 /** The Hono environment of the edge app. */
 export type AppEnv = {
   Bindings: Env;
-  /** requestId (hono/request-id) and principal (middleware/auth). */
-  Variables: AuthVariables;
+  /** requestId (hono/request-id), principal (middleware/auth), the log's trace (lib/trace). */
+  Variables: AuthVariables & TraceVariables;
 };

@@ -1,3 +1,4 @@
+import { createExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, inject, it } from 'vitest';
 import { type RecordedRequest, recordingsPath } from './test/recorder-contract';
@@ -22,12 +23,12 @@ async function forward(path: string, init?: RequestInit) {
   return { res, requestId, recorded: recorded[0] as RecordedRequest };
 }
 
-describe('GET /health', () => {
+describe('GET /edge/health', () => {
   it('answers at the edge with ok, no-store, security headers and a request id', async () => {
-    const res = await edge.fetch('https://edge.test/health');
+    const res = await edge.fetch('https://edge.test/edge/health');
 
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toMatchObject({ status: 'ok', rate_limit_fail_mode: 'open' });
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
@@ -37,7 +38,7 @@ describe('GET /health', () => {
   });
 
   it('does not reach the origin', async () => {
-    const res = await edge.fetch('https://edge.test/health');
+    const res = await edge.fetch('https://edge.test/edge/health');
 
     expect(await recordedFor(res.headers.get('x-request-id') ?? '')).toEqual([]);
   });
@@ -113,9 +114,11 @@ describe('forwarding to the origin', () => {
     expect(res.headers.get('keep-alive')).toBeNull();
   });
 
-  it('passes origin error responses through unchanged and still adds security headers', async () => {
-    const { res } = await forward('/status/503');
+  it('retries a GET answered 503 twice, then passes the answer through with security headers', async () => {
+    const res = await edge.fetch('https://edge.test/status/503');
+    const recorded = await recordedFor(res.headers.get('x-request-id') ?? '');
 
+    expect(recorded.map((r) => r.method)).toEqual(['GET', 'GET', 'GET']);
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ recorded: true });
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
@@ -126,7 +129,11 @@ describe('an unreachable origin', () => {
   it('gives 502 problem+json that names the problem and the request id', async () => {
     const { default: worker } = await import('./index');
     const closed = { ...env, ORIGIN_URL: inject('closedOriginUrl') };
-    const res = await worker.fetch(new Request('https://edge.test/v1/listings'), closed);
+    const res = await worker.fetch(
+      new Request('https://edge.test/v1/listings'),
+      closed,
+      createExecutionContext(),
+    );
 
     expect(res.status).toBe(502);
     expect(res.headers.get('content-type')).toBe('application/problem+json');

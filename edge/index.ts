@@ -1,47 +1,96 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
+import { timing } from 'hono/timing';
 import type { AppEnv, Env } from './env';
+import { configVar } from './lib/config';
+import { accessLog } from './middleware/access-log';
 import { authenticate } from './middleware/auth';
+import { edgeCache } from './middleware/edge-cache';
+import { httpsRedirect } from './middleware/https-redirect';
 import { originCredentials } from './middleware/origin-assertion';
 import { originProxy } from './middleware/origin-proxy';
-import { problemErrorHandler } from './middleware/problem';
+import { breakerSnapshot } from './middleware/origin-proxy/policy';
+import { problemErrorHandler, problemResponse } from './middleware/problem';
+import { rateLimit, rateLimitCounters } from './middleware/rate-limit';
+import { securityHeaders } from './middleware/security-headers';
+import { corsOriginsSchema } from './middleware/security-headers/cors';
 
 const app = new Hono<AppEnv>();
 
-// --- Every request
+// --- Every request, in this order (docs/edge-gateway.md)
 // Client-sent ids are kept when they are short and plain (Hono checks the charset) so a caller
 // can follow one request through its own logs, the edge's and the origin's.
 app.use(requestId({ limitLength: 128 }));
+// Outermost after the id: the log line and Server-Timing cover everything below.
+app.use(timing({ crossOrigin: false }), accessLog());
+app.use(httpsRedirect(), securityHeaders());
 app.use(
-  secureHeaders({
-    // The platform serves JSON only: no document may load anything or be framed.
-    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-    xFrameOptions: 'DENY',
+  cors({
+    origin: (origin, c) =>
+      configVar('CORS_ORIGINS', c.env.CORS_ORIGINS, corsOriginsSchema).includes(origin)
+        ? origin
+        : null,
+    allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
+    exposeHeaders: [
+      'X-Request-Id',
+      'X-Cache',
+      'Age',
+      'Server-Timing',
+      'Retry-After',
+      'ETag',
+      'Warning',
+      'RateLimit-Limit',
+      'RateLimit-Remaining',
+      'RateLimit-Reset',
+      'RateLimit-Policy',
+      'X-Tile-Truncated',
+    ],
+    maxAge: 600,
+  }),
+);
+// The origin refuses bodies over 1 MiB too; refusing here saves the trip through the tunnel.
+app.use(
+  bodyLimit({
+    maxSize: 1024 * 1024,
+    onError: (c) => problemResponse(c, { status: 413, detail: 'The request body is over 1 MiB.' }),
   }),
 );
 
-// --- Answered by the edge
-app.get('/health', (c) => {
+// --- Answered by the edge itself
+app.get('/edge/health', (c) => {
   c.header('Cache-Control', 'no-store');
-  return c.json({ status: 'ok' });
+  return c.json({
+    status: 'ok',
+    environment: c.env.ENVIRONMENT,
+    quota_store: c.env.UPSTASH_REDIS_REST_URL ? 'upstash' : 'none',
+    rate_limit_fail_mode: c.env.RATE_LIMIT_FAIL_MODE === 'closed' ? 'closed' : 'open',
+    // Since this isolate started: how often quotas were skipped or hit, the breakers' states.
+    isolate: { rate_limits: rateLimitCounters, origin_breakers: breakerSnapshot() },
+  });
 });
 
 // --- Everything else goes to the origin, as someone (docs/edge-auth.md)
+const headersForOrigin = (c: Context<AppEnv>) =>
+  originCredentials(c.env, {
+    principal: c.get('principal'),
+    requestId: c.get('requestId'),
+    clientIp: c.req.header('CF-Connecting-IP') ?? null,
+  });
+// Signs the principal into the X-Edge-Assertion the origin requires.
+const origin = originProxy<AppEnv>({ originHeaders: headersForOrigin });
 // Verifies the token or API key and the route's scope, and puts the principal on the context.
 app.use(authenticate());
-// Signs that principal into the X-Edge-Assertion the origin requires.
-app.all(
-  '*',
-  originProxy<AppEnv>({
-    originHeaders: (c) =>
-      originCredentials(c.env, {
-        principal: c.get('principal'),
-        requestId: c.get('requestId'),
-        clientIp: c.req.header('CF-Connecting-IP') ?? null,
-      }),
+app.use(rateLimit());
+app.use(
+  edgeCache<AppEnv>({
+    revalidate: (c) => origin.forward(c, { detached: true }),
+    originHeaders: headersForOrigin,
   }),
 );
+app.all('*', origin.handler);
 
 app.onError(problemErrorHandler());
 

@@ -1,3 +1,4 @@
+import { createExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { protectedRoutes, runCommonRouteTests } from '../../test/common-route-tests';
@@ -271,13 +272,18 @@ describe('anonymous callers', () => {
   it('get 401 everywhere but /v1/auth when ANONYMOUS_ACCESS is "false"', async () => {
     const { default: worker } = await import('../../index');
     const closed = { ...env, ANONYMOUS_ACCESS: 'false' };
-    const read = await worker.fetch(new Request('https://edge.test/v1/listings'), closed);
+    const read = await worker.fetch(
+      new Request('https://edge.test/v1/listings'),
+      closed,
+      createExecutionContext(),
+    );
     expect(read.status).toBe(401);
     expect(read.headers.get('www-authenticate')).toBe('Bearer realm="estate-edge"');
 
     const login = await worker.fetch(
       new Request('https://edge.test/v1/auth/token', { method: 'POST', body: '{}' }),
       closed,
+      createExecutionContext(),
     );
     expect(login.status).toBe(200);
   });
@@ -344,7 +350,11 @@ describe('headers only the edge may set', () => {
       CF_ACCESS_CLIENT_ID: 'id.access',
       CF_ACCESS_CLIENT_SECRET: 's3cret',
     };
-    const res = await worker.fetch(new Request('https://edge.test/v1/listings'), withAccess);
+    const res = await worker.fetch(
+      new Request('https://edge.test/v1/listings'),
+      withAccess,
+      createExecutionContext(),
+    );
     const [recorded] = await recordedFor(res.headers.get('x-request-id') ?? '');
 
     expect(recorded?.headers['cf-access-client-id']).toBe('id.access');
@@ -355,10 +365,11 @@ describe('headers only the edge may set', () => {
     const { default: worker } = await import('../../index');
     const log = vi.spyOn(console, 'error').mockImplementation(() => {});
     for (const secret of [undefined, 'too-short']) {
-      const res = await worker.fetch(new Request('https://edge.test/v1/listings'), {
-        ...env,
-        EDGE_ASSERTION_SECRET: secret as string,
-      });
+      const res = await worker.fetch(
+        new Request('https://edge.test/v1/listings'),
+        { ...env, EDGE_ASSERTION_SECRET: secret as string },
+        createExecutionContext(),
+      );
       expect(res.status).toBe(500);
       expect(await res.text()).not.toContain('EDGE_ASSERTION_SECRET');
     }

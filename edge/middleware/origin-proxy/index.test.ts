@@ -4,15 +4,15 @@ import { describe, expect, inject, it } from 'vitest';
 import { originProxy, originTarget } from '.';
 
 describe('originProxy', () => {
-  it('refuses a timeout that is not a positive integer when it is created', () => {
-    expect(() => originProxy({ headersTimeoutMs: 0 })).toThrow(/headersTimeoutMs/);
-    expect(() => originProxy({ headersTimeoutMs: 1.5 })).toThrow(/headersTimeoutMs/);
+  it('refuses a policy with a timeout that is not a whole number of ms when it is created', () => {
+    expect(() => originProxy({ policy: { timeout_ms: 0 } })).toThrow(/timeout_ms/);
+    expect(() => originProxy({ policy: { timeout_ms: 1.5 } })).toThrow(/timeout_ms/);
   });
 
   it('gives 504 problem+json when the origin is slower than the headers timeout', async () => {
     const app = new Hono<{ Bindings: { ORIGIN_URL: string } }>()
       .use(requestId())
-      .all('*', originProxy({ headersTimeoutMs: 50 }));
+      .all('*', originProxy({ policy: { timeout_ms: 50 } }).handler);
 
     const res = await app.request('/slow/2000', {}, { ORIGIN_URL: inject('originUrl') });
 

@@ -1,21 +1,34 @@
 import type { Context, Handler } from 'hono';
 import { proxy } from 'hono/proxy';
 import type { RequestIdVariables } from 'hono/request-id';
+import { clientIp, configVar } from '../../lib/config';
+import { type TraceVariables, traceOf } from '../../lib/trace';
 import { edgeOnlyRequestHeaders } from '../origin-assertion';
 import { ProblemType, problemResponse } from '../problem';
+import {
+  BrokenCircuitError,
+  breakerFor,
+  type OriginPolicy,
+  originPolicySchema,
+  retryPolicy,
+  stateName,
+  timeoutFor,
+} from './policy';
 
 type OriginProxyEnv = {
-  Bindings: { ORIGIN_URL: string };
-  Variables: RequestIdVariables;
+  Bindings: {
+    ORIGIN_URL: string;
+    /** JSON (a TOML table): timeouts, retries, breaker; see ./policy.ts. Defaults when unset. */
+    ORIGIN_POLICY?: unknown;
+  };
+  Variables: RequestIdVariables & TraceVariables;
 };
 
 export type OriginProxyOptions<E extends OriginProxyEnv = OriginProxyEnv> = {
   /**
-   * How long the origin may take to send response *headers*. The body then streams without a
-   * deadline, so large exports are not cut off. Default 30 s: well inside Cloudflare's 100 s
-   * proxy limit, which would otherwise answer with an opaque 524 HTML page.
+   * Overrides ORIGIN_POLICY (wrangler.toml) field by field; tests use it for short deadlines.
    */
-  headersTimeoutMs?: number;
+  policy?: Partial<OriginPolicy>;
   /**
    * Headers the edge adds for the origin after the client's are copied: the signed edge
    * assertion and the Cloudflare Access service token (edge/index.ts passes them in). Whatever
@@ -39,25 +52,124 @@ export const forwardedMethods = new Set([
   'OPTIONS',
 ]);
 
+/** Safe methods without a body: the only ones retried (replaying a POST could run it twice). */
+const retriedMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export type ForwardOptions = {
+  /**
+   * A background refresh (stale-while-revalidate) outlives the client's request: it must not
+   * be cancelled when the client hangs up.
+   */
+  detached?: boolean;
+};
+
+export type OriginForwarder<E extends OriginProxyEnv> = {
+  /** The route handler: `app.all('*', proxy.handler)`. */
+  handler: Handler<E>;
+  /** The same forwarding as a function, for the cache's background refreshes. */
+  forward: (c: Context<E>, options?: ForwardOptions) => Promise<Response>;
+};
+
 /**
- * Forwards the request to `env.ORIGIN_URL`, keeping method, path, query and body, replacing
- * `X-Request-Id` with the edge's id and dropping hop-by-hop headers in both directions.
- * An origin that cannot be reached answers 502, one that is too slow 504, both problem+json.
+ * Forwards the request to `env.ORIGIN_URL` (through the Cloudflare Tunnel in production),
+ * keeping method, path, query and body; hop-by-hop headers dropped both ways; `Host` the
+ * origin's, `X-Forwarded-Host/-For/-Proto` the client's; the edge's request id propagated.
+ *
+ * Resilience, per ORIGIN_POLICY: a per-route deadline that aborts the upstream fetch (combined
+ * with the client's own signal, so a client that hangs up cancels it too); retries with
+ * jittered exponential backoff for GET/HEAD/OPTIONS on connection errors and 502/503/504; a
+ * circuit breaker per isolate that, once open, answers 503 with Retry-After at once (the cache
+ * in front then serves stale copies where it has them). Retries and the breaker are cockatiel's.
+ * Unreachable answers 502, too slow 504, open circuit 503, all problem+json.
  *
  * @example
- * app.all('*', originProxy({ headersTimeoutMs: 30_000 }));
+ *   const origin = originProxy({ originHeaders });
+ *   app.all('*', origin.handler);
  */
 export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
   options: OriginProxyOptions<E> = {},
-): Handler<E> {
-  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
-  if (!Number.isInteger(headersTimeoutMs) || headersTimeoutMs <= 0) {
-    throw new TypeError(
-      `originProxy: headersTimeoutMs must be a positive integer, got ${headersTimeoutMs}`,
-    );
+): OriginForwarder<E> {
+  if (options.policy) originPolicySchema.partial().parse(options.policy);
+
+  async function forward(c: Context<E>, forwardOptions: ForwardOptions = {}): Promise<Response> {
+    const method = c.req.method;
+    const policy = {
+      ...configVar('ORIGIN_POLICY', c.env.ORIGIN_POLICY ?? {}, originPolicySchema),
+      ...options.policy,
+    };
+    const target = originTarget(c.env.ORIGIN_URL, new URL(c.req.url));
+    const requestId = c.get('requestId');
+    const trace = traceOf(c);
+    // Before the try: a signing failure (a missing secret) is the edge's 500, not a 502.
+    const headers = forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
+    const timeoutMs = timeoutFor(policy, c.req.path);
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = forwardOptions.detached
+      ? deadline
+      : AbortSignal.any([c.req.raw.signal, deadline]);
+    const breaker = breakerFor(c.env.ORIGIN_URL, policy);
+    const started = performance.now();
+    let attempts = 0;
+    const attempt = () =>
+      breaker.policy.execute(() => {
+        attempts += 1;
+        return proxy(target, { raw: c.req.raw, headers, signal });
+      });
+    try {
+      const res = await (retriedMethods.has(method) && policy.retries > 0
+        ? retryPolicy(policy).execute(attempt, signal)
+        : attempt());
+      trace.originStatus = res.status;
+      // Through c.newResponse so headers set earlier with c.header() (X-Request-Id) survive.
+      return c.newResponse(res.body, res);
+    } catch (err) {
+      trace.originStatus = 0;
+      const reason =
+        err instanceof BrokenCircuitError ? 'open' : deadline.aborted ? 'timeout' : 'unreachable';
+      if (reason === 'open') {
+        const retryAfter = Math.max(
+          1,
+          Math.ceil((breaker.openedAt + breaker.cooldownMs - Date.now()) / 1000),
+        );
+        return problemResponse(c, {
+          status: 503,
+          type: ProblemType.originUnavailable,
+          detail: `The origin server is failing; requests are paused for ${retryAfter} s to let it recover.`,
+          headers: { 'Retry-After': String(retryAfter) },
+        });
+      }
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: reason === 'timeout' ? 'origin timed out' : 'origin unreachable',
+          request_id: requestId,
+          method,
+          path: c.req.path,
+          attempts,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
+      // The detail stays generic on purpose: the origin's address is not the client's business.
+      return reason === 'timeout'
+        ? problemResponse(c, {
+            status: 504,
+            type: ProblemType.originTimeout,
+            detail: `The origin server did not answer within ${timeoutMs} ms.`,
+          })
+        : problemResponse(c, {
+            status: 502,
+            type: ProblemType.originUnreachable,
+            detail: 'The origin server could not be reached. Try again shortly.',
+            headers: { 'Retry-After': '5' },
+          });
+    } finally {
+      trace.originMs = Math.round((performance.now() - started) * 10) / 10;
+      trace.originAttempts = attempts;
+      trace.breaker = stateName(breaker.policy.state);
+    }
   }
 
-  return async function originProxy(c) {
+  async function originProxy(c: Context<E>): Promise<Response> {
     const method = c.req.method;
     if (!forwardedMethods.has(method)) {
       return problemResponse(c, {
@@ -66,50 +178,10 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
         headers: { Allow: [...forwardedMethods].join(', ') },
       });
     }
+    return forward(c);
+  }
 
-    const target = originTarget(c.env.ORIGIN_URL, new URL(c.req.url));
-    const requestId = c.get('requestId');
-    // Before the try: a signing failure (a missing secret) is the edge's 500, not a 502.
-    const headers = forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), headersTimeoutMs);
-    try {
-      const res = await proxy(target, {
-        raw: c.req.raw,
-        headers,
-        // A client that hangs up also cancels the origin request.
-        signal: AbortSignal.any([c.req.raw.signal, timeout.signal]),
-      });
-      // Through c.newResponse so headers set earlier with c.header() (X-Request-Id) survive.
-      return c.newResponse(res.body, res);
-    } catch (err) {
-      const timedOut = timeout.signal.aborted;
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          msg: timedOut ? 'origin timed out' : 'origin unreachable',
-          request_id: requestId,
-          method,
-          path: c.req.path,
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      );
-      // The detail stays generic on purpose: the origin's address is not the client's business.
-      return timedOut
-        ? problemResponse(c, {
-            status: 504,
-            type: ProblemType.originTimeout,
-            detail: `The origin server did not answer within ${headersTimeoutMs} ms.`,
-          })
-        : problemResponse(c, {
-            status: 502,
-            type: ProblemType.originUnreachable,
-            detail: 'The origin server could not be reached. Try again shortly.',
-          });
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  return { handler: originProxy, forward };
 }
 
 /**
@@ -142,7 +214,11 @@ function forwardedHeaders(
   for (const name of edgeOnlyRequestHeaders) headers.delete(name);
   for (const [name, value] of Object.entries(originHeaders)) headers.set(name, value);
   // Host must name the origin (the tunnel routes on it); the client's host travels on.
-  headers.set('x-forwarded-host', headers.get('host') ?? new URL(request.url).host);
+  const url = new URL(request.url);
+  headers.set('x-forwarded-host', headers.get('host') ?? url.host);
+  headers.set('x-forwarded-proto', url.protocol.replace(':', ''));
+  const ip = clientIp(request.headers);
+  if (ip !== 'unknown') headers.set('x-forwarded-for', ip);
   headers.delete('host');
   headers.set('x-request-id', requestId);
   return headers;

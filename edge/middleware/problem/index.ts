@@ -27,6 +27,10 @@ export const ProblemType = {
   blank: 'about:blank',
   originUnreachable: 'urn:estate-edge:problem:origin-unreachable',
   originTimeout: 'urn:estate-edge:problem:origin-timeout',
+  /** The circuit breaker is open: the origin failed repeatedly, requests are paused. */
+  originUnavailable: 'urn:estate-edge:problem:origin-unavailable',
+  /** A burst guard or quota refused the request (the detail names which). */
+  rateLimited: 'urn:estate-edge:problem:rate-limited',
 } as const;
 
 const statusTitles: Partial<Record<number, string>> = {

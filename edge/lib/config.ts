@@ -1,0 +1,61 @@
+import type { z } from 'zod';
+
+/**
+ * Thrown for a wrangler.toml var that does not hold what its schema says. The message names the
+ * var and the first problem, so `wrangler tail` or the test output tells the operator what to fix.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const parsed = new Map<string, unknown>();
+
+/**
+ * Reads a structured var (a TOML table or array in wrangler.toml, or the same as a JSON string
+ * from `wrangler dev --var`), checks it against `schema` once per distinct value, and memoises
+ * the result at module scope: the config is the same for every request of an isolate, so the
+ * hot path pays one Map lookup.
+ *
+ * @example
+ *   const rules = configVar('CACHE_RULES', c.env.CACHE_RULES, cacheRulesSchema);
+ */
+export function configVar<S extends z.ZodType>(name: string, raw: unknown, schema: S): z.output<S> {
+  const text = typeof raw === 'string' ? raw : JSON.stringify(raw ?? null);
+  const key = `${name}\u0000${text}`;
+  if (parsed.has(key)) return parsed.get(key) as z.output<S>;
+  let value: unknown;
+  try {
+    value = typeof raw === 'string' ? JSON.parse(raw) : raw;
+  } catch {
+    throw new ConfigError(`${name} is not JSON: ${text.slice(0, 80)}`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`${name}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+  }
+  parsed.set(key, result.data);
+  return result.data;
+}
+
+/** A whole number var given as text (`"15"`), within bounds; `fallback` when unset. */
+export function numberVar(
+  name: string,
+  raw: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = typeof raw === 'number' ? raw : Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(
+      `${name} must be a whole number from ${min} to ${max}, got ${String(raw)}`,
+    );
+  return value;
+}
+
+/** The caller's address as Cloudflare saw it; `wrangler dev` and Miniflare set it too. */
+export function clientIp(headers: Headers): string {
+  return headers.get('cf-connecting-ip') ?? 'unknown';
+}

@@ -1,0 +1,89 @@
+import { CACHE_KEY_ORIGIN } from './key';
+
+/**
+ * The origin's data version (GET /health/data-version, bumped in the transaction of every ETL run
+ * or area load that changes data). It is part of every cache key, so a change makes every older
+ * answer unreachable: no purge API needed.
+ *
+ * How fresh: each isolate remembers the version for `ttlSeconds`, then refreshes it in the
+ * background (the request goes on with the one it has); past 3 × ttlSeconds it waits for the
+ * refresh. Isolates of one location share what they fetched through the Cache API for
+ * ttlSeconds. With the default of 15 s, an ETL run's change is in the keys within 60 s.
+ * When the origin cannot be asked, the last known version stays in use, so stale-if-error still
+ * finds the answers stored under it.
+ */
+type Known = { version: string; fetchedAt: number };
+
+let known: Known | undefined;
+let refreshing: Promise<void> | undefined;
+const SHARED_KEY = `${CACHE_KEY_ORIGIN}/__data-version`;
+
+export type DataVersionSource = {
+  originUrl: string;
+  headers: () => Promise<Record<string, string>>;
+  ttlSeconds: number;
+  waitUntil: (p: Promise<unknown>) => void;
+};
+
+export async function dataVersion(source: DataVersionSource): Promise<string | undefined> {
+  const ttlMs = source.ttlSeconds * 1000;
+  const age = known ? Date.now() - known.fetchedAt : Number.POSITIVE_INFINITY;
+  if (age < ttlMs) return known?.version;
+  refreshing ??= refresh(source, ttlMs).finally(() => {
+    refreshing = undefined;
+  });
+  if (age < 3 * ttlMs) {
+    source.waitUntil(refreshing);
+    return known?.version;
+  }
+  await refreshing;
+  return known?.version;
+}
+
+async function refresh(source: DataVersionSource, ttlMs: number): Promise<void> {
+  const cache = caches.default;
+  const shared = await cache.match(SHARED_KEY).catch(() => undefined);
+  const sharedAt = Number(shared?.headers.get('x-fetched-at') ?? 0);
+  if (shared && Date.now() - sharedAt < ttlMs) {
+    known = { version: await shared.text(), fetchedAt: sharedAt };
+    return;
+  }
+  try {
+    const res = await fetch(`${source.originUrl.replace(/\/+$/, '')}/health/data-version`, {
+      headers: await source.headers(),
+      signal: AbortSignal.timeout(2000),
+    });
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    const body = (await res.json()) as { version?: unknown };
+    if (typeof body.version !== 'number' || !Number.isSafeInteger(body.version))
+      throw new Error('no version in the answer');
+    known = { version: String(body.version), fetchedAt: Date.now() };
+    await cache.put(
+      SHARED_KEY,
+      new Response(known.version, {
+        headers: { 'Cache-Control': 'max-age=86400', 'X-Fetched-At': String(known.fetchedAt) },
+      }),
+    );
+  } catch (error) {
+    // Keep what we had (or what another isolate stored, however old): the version only moves
+    // forward, and a stale one still finds stale-if-error answers while the origin is away.
+    if (!known && shared) known = { version: await shared.text(), fetchedAt: 0 };
+    // Retried in the background from the next request on, never again blocking one for the
+    // 2 s timeout while the origin is away.
+    if (known) known = { version: known.version, fetchedAt: Date.now() - ttlMs };
+    console.warn(
+      JSON.stringify({
+        level: 'warn',
+        msg: 'data version unavailable',
+        error: error instanceof Error ? error.message : String(error),
+        using: known?.version ?? null,
+      }),
+    );
+  }
+}
+
+/** Tests only: forget the isolate's memory. */
+export function resetDataVersionForTests(): void {
+  known = undefined;
+  refreshing = undefined;
+}

@@ -1,0 +1,185 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import type { RequestIdVariables } from 'hono/request-id';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { configVar, numberVar } from '../../lib/config';
+import { type TraceVariables, traceOf } from '../../lib/trace';
+import type { Principal } from '../auth/principal';
+import { type CacheRule, cacheRulesSchema, ruleFor } from './config';
+import { dataVersion } from './data-version';
+import { cacheKey } from './key';
+
+export type EdgeCacheBindings = {
+  /** JSON (a TOML array of tables): per-route TTLs, see ./config.ts. */
+  CACHE_RULES: unknown;
+  /** Seconds an isolate trusts the data version it knows (default 15). */
+  DATA_VERSION_TTL?: string;
+  ORIGIN_URL: string;
+};
+
+type EdgeCacheEnv = {
+  Bindings: EdgeCacheBindings;
+  Variables: RequestIdVariables & TraceVariables & { principal: Principal };
+};
+
+export type EdgeCacheOptions<E extends EdgeCacheEnv> = {
+  /** A fresh answer from the origin, for background refreshes (the proxy, detached). */
+  revalidate: (c: Context<E>) => Promise<Response>;
+  /** Headers the origin needs from the edge (assertion, Access) to read the data version. */
+  originHeaders: (c: Context<E>) => Promise<Record<string, string>>;
+};
+
+/** When the copy was stored (epoch ms) and what the origin said about caching it. */
+const STORED_AT = 'x-edge-stored-at';
+const ORIGIN_CACHE_CONTROL = 'x-edge-origin-cache-control';
+/** Keys being refreshed by this isolate: stale-while-revalidate sends one refresh, not one per hit. */
+const refreshing = new Set<string>();
+
+/**
+ * Answers GETs that are the same for every caller from the Cache API: fresh copies as `HIT`,
+ * copies within `swr` as `STALE` while one background refresh runs, and copies within `sie` as
+ * `STALE` with a `Warning` when the origin fails. The key is the normalised URL plus the data
+ * version (./key.ts, ./data-version.ts), so an ETL run that changes data retires every older
+ * answer without a purge. Runs after authentication and rate limiting: a hit is authorised and
+ * counted like any request.
+ *
+ * Not Hono's `cache` middleware: it skips every request with an Authorization header (all of
+ * ours, once a client signs in), has no notion of staleness or of a version in the key, and
+ * stores what the origin says rather than per-route TTLs from config.
+ *
+ * @example
+ *   app.use(edgeCache({ revalidate: (c) => forward(c, { detached: true }), originHeaders }));
+ */
+export function edgeCache<E extends EdgeCacheEnv>(
+  options: EdgeCacheOptions<E>,
+): MiddlewareHandler<E> {
+  return async function edgeCache(c, next) {
+    const trace = traceOf(c);
+    const method = c.req.method;
+    const url = new URL(c.req.url);
+    const rule =
+      method === 'GET' || method === 'HEAD'
+        ? ruleFor(configVar('CACHE_RULES', c.env.CACHE_RULES, cacheRulesSchema), url.pathname)
+        : undefined;
+    const version = rule
+      ? await dataVersion({
+          originUrl: c.env.ORIGIN_URL,
+          headers: () => options.originHeaders(c),
+          ttlSeconds: numberVar('DATA_VERSION_TTL', c.env.DATA_VERSION_TTL, 15, 1, 300),
+          waitUntil: (p) => c.executionCtx.waitUntil(p),
+        })
+      : undefined;
+    if (!rule || version === undefined) {
+      trace.cache = 'BYPASS';
+      await next();
+      c.res.headers.set('X-Cache', 'BYPASS');
+      return;
+    }
+
+    const key = cacheKey(url, c.req.header('accept') ?? null, version);
+    const cache = caches.default;
+    const stored = await cache.match(key);
+    const age = stored
+      ? (Date.now() - Number(stored.headers.get(STORED_AT) ?? 0)) / 1000
+      : Number.POSITIVE_INFINITY;
+    if (stored && age < rule.ttl) return serve(c, stored, 'HIT', age);
+    if (stored && age < rule.ttl + rule.swr) {
+      if (!refreshing.has(key)) {
+        refreshing.add(key);
+        c.executionCtx.waitUntil(
+          options
+            .revalidate(c)
+            .then((fresh) =>
+              storable(fresh) ? put(cache, key, fresh, rule) : fresh.body?.cancel(),
+            )
+            .catch(() => undefined)
+            .finally(() => refreshing.delete(key)),
+        );
+      }
+      return serve(c, stored, 'STALE', age);
+    }
+
+    await next();
+    if (stored && c.res.status >= 500 && age < rule.ttl + rule.sie) {
+      // stale-if-error (RFC 5861): the last good answer beats an error page.
+      await c.res.body?.cancel();
+      const stale = serve(c, stored, 'STALE', age, '111 - "Revalidation Failed"');
+      c.res = undefined; // so Hono does not copy the error's headers (no-store...) onto it
+      c.res = stale;
+      return;
+    }
+    if (stored) await stored.body?.cancel();
+    trace.cache = 'MISS';
+    if (storable(c.res)) c.executionCtx.waitUntil(put(cache, key, c.res.clone(), rule));
+    c.res.headers.set('X-Cache', 'MISS');
+  };
+
+  function serve(
+    c: Context<E>,
+    stored: Response,
+    result: 'HIT' | 'STALE',
+    age: number,
+    warning?: string,
+  ): Response {
+    traceOf(c).cache = result;
+    const headers = new Headers(stored.headers);
+    headers.delete(STORED_AT);
+    headers.delete(ORIGIN_CACHE_CONTROL);
+    const cacheControl = stored.headers.get(ORIGIN_CACHE_CONTROL);
+    if (cacheControl)
+      headers.set('Cache-Control', clientCacheControl(cacheControl, c.get('principal')));
+    else headers.delete('Cache-Control');
+    headers.set('Age', String(Math.floor(age)));
+    headers.set('X-Cache', result);
+    if (result === 'STALE') headers.set('Warning', warning ?? '110 - "Response is Stale"');
+    const etag = stored.headers.get('etag');
+    if (etag && etagMatches(c.req.header('if-none-match'), etag)) {
+      stored.body?.cancel();
+      return c.newResponse(null, { status: 304, headers });
+    }
+    return c.newResponse(c.req.method === 'HEAD' ? null : stored.body, {
+      status: stored.status as ContentfulStatusCode,
+      headers,
+    });
+  }
+}
+
+/** Only plain successes that say nothing against shared caching, and nothing personal. */
+function storable(res: Response): boolean {
+  if (res.status !== 200 || res.headers.has('set-cookie')) return false;
+  if (/\b(private|no-store|no-cache)\b/i.test(res.headers.get('cache-control') ?? '')) return false;
+  const vary = res.headers.get('vary');
+  // The key covers Accept (GeoJSON or not) and the Cache API handles Accept-Encoding itself.
+  return (
+    !vary ||
+    vary.split(',').every((v) => ['accept', 'accept-encoding'].includes(v.trim().toLowerCase()))
+  );
+}
+
+async function put(cache: Cache, key: string, res: Response, rule: CacheRule): Promise<void> {
+  const headers = new Headers(res.headers);
+  const cacheControl = headers.get('cache-control');
+  if (cacheControl) headers.set(ORIGIN_CACHE_CONTROL, cacheControl);
+  // The Cache API's own expiry: long enough for every stale use the rule allows.
+  headers.set('Cache-Control', `public, max-age=${rule.ttl + Math.max(rule.swr, rule.sie)}`);
+  headers.set(STORED_AT, String(Date.now()));
+  // Per-request headers must not be replayed to the next caller.
+  for (const name of ['x-request-id', 'server-timing', 'date']) headers.delete(name);
+  await cache.put(key, new Response(res.body, { status: res.status, headers }));
+}
+
+/**
+ * A copy may go back with the origin's Cache-Control, but `public` becomes `private` for a
+ * signed-in caller: a shared cache between them and us must not hand it to someone the edge
+ * would have refused.
+ */
+function clientCacheControl(value: string, principal: Principal | undefined): string {
+  return principal && principal.type !== 'anonymous'
+    ? value.replace(/\bpublic\b/i, 'private')
+    : value;
+}
+
+function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  const weak = (t: string) => t.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((t) => t.trim() === '*' || weak(t) === weak(etag));
+}

@@ -1,0 +1,149 @@
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  type RetryPolicy,
+  retry,
+} from 'cockatiel';
+import { z } from 'zod';
+
+const routeTimeoutSchema = z.object({
+  prefix: z.string().regex(/^\/[\w./-]*$/, 'must be a path starting with /'),
+  timeout_ms: z.number().int().min(50).max(100_000),
+});
+
+/**
+ * ORIGIN_POLICY in wrangler.toml: how long the origin may take to answer (per route prefix,
+ * first match wins; Cloudflare itself gives up at 100 s with an opaque 524), how often an
+ * idempotent request is retried, and when the circuit breaker opens.
+ */
+export const originPolicySchema = z.object({
+  timeout_ms: z.number().int().min(50).max(100_000).default(10_000),
+  routes: z.array(routeTimeoutSchema).max(50).default([]),
+  retries: z.number().int().min(0).max(5).default(2),
+  /** First retry delay; later ones grow exponentially with decorrelated jitter. */
+  retry_backoff_ms: z.number().int().min(1).max(5_000).default(50),
+  breaker: z
+    .object({
+      /** Consecutive failures (unreachable, timeout, 502/503/504) that open the circuit. */
+      failures: z.number().int().min(1).max(10_000).default(5),
+      /** How long it stays open before one probe request may try (half-open). */
+      cooldown_ms: z.number().int().min(100).max(600_000).default(10_000),
+    })
+    .default({ failures: 5, cooldown_ms: 10_000 }),
+});
+export type OriginPolicy = z.infer<typeof originPolicySchema>;
+
+export function timeoutFor(policy: OriginPolicy, path: string): number {
+  const route = policy.routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+  return route?.timeout_ms ?? policy.timeout_ms;
+}
+
+/** Statuses that say "the origin (or the tunnel) is not there right now": retried, counted. */
+export const unavailableStatuses = new Set([502, 503, 504]);
+
+/** A fetch that failed to connect, as opposed to our own deadline or the client going away. */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof BrokenCircuitError) return false;
+  const name = error instanceof Error ? error.name : '';
+  return name !== 'AbortError' && name !== 'TimeoutError';
+}
+
+export type OriginBreaker = {
+  policy: CircuitBreakerPolicy;
+  /** When the circuit last opened (epoch ms): Retry-After is what is left of the cooldown. */
+  openedAt: number;
+  cooldownMs: number;
+};
+
+// One breaker per origin and policy, per isolate: an isolate stops hammering a dead origin on
+// its own. Isolates do not share state (no store round trip on the hot path); each learns in
+// `failures` requests.
+const breakers = new Map<string, OriginBreaker>();
+
+export function breakerFor(originUrl: string, policy: OriginPolicy): OriginBreaker {
+  const key = `${originUrl}|${policy.breaker.failures}|${policy.breaker.cooldown_ms}`;
+  let entry = breakers.get(key);
+  if (!entry) {
+    const created: OriginBreaker = {
+      policy: circuitBreaker(
+        handleWhen(
+          (e) => !(e instanceof Error && e.name === 'AbortError' && !isTimeout(e)),
+        ).orWhenResult((r) => r instanceof Response && unavailableStatuses.has(r.status)),
+        {
+          halfOpenAfter: policy.breaker.cooldown_ms,
+          breaker: new ConsecutiveBreaker(policy.breaker.failures),
+        },
+      ),
+      openedAt: 0,
+      cooldownMs: policy.breaker.cooldown_ms,
+    };
+    created.policy.onStateChange((state) => {
+      if (state === CircuitState.Open) created.openedAt = Date.now();
+      console.warn(
+        JSON.stringify({
+          level: state === CircuitState.Closed ? 'info' : 'warn',
+          msg: 'origin circuit breaker',
+          state: stateName(state),
+          origin: originUrl,
+        }),
+      );
+    });
+    breakers.set(key, created);
+    entry = created;
+  }
+  return entry;
+}
+
+/** The isolate's breakers and their states, for GET /edge/health. */
+// Not the origin's address: /edge/health is public, and where the origin lives is not.
+export function breakerSnapshot(): { state: string; opened_at: string | null }[] {
+  return [...breakers.values()].map((b) => ({
+    state: stateName(b.policy.state),
+    opened_at: b.openedAt ? new Date(b.openedAt).toISOString() : null,
+  }));
+}
+
+function isTimeout(error: Error): boolean {
+  return (
+    error.name === 'TimeoutError' ||
+    (error.cause instanceof Error && error.cause.name === 'TimeoutError')
+  );
+}
+
+/** Retries for idempotent requests only: connection errors and 502/503/504, never timeouts. */
+export function retryPolicy(policy: OriginPolicy): RetryPolicy {
+  const retrying = retry(
+    handleWhen(isConnectionError).orWhenResult(
+      (r) => r instanceof Response && unavailableStatuses.has(r.status),
+    ),
+    {
+      maxAttempts: policy.retries,
+      backoff: new ExponentialBackoff({
+        initialDelay: policy.retry_backoff_ms,
+        maxDelay: policy.retry_backoff_ms * 10,
+      }),
+    },
+  );
+  // The answer being retried is thrown away: release its connection.
+  retrying.onRetry((reason) => {
+    if ('value' in reason && reason.value instanceof Response) reason.value.body?.cancel();
+  });
+  return retrying;
+}
+
+export function stateName(state: CircuitState): 'closed' | 'open' | 'half-open' | 'isolated' {
+  return state === CircuitState.Closed
+    ? 'closed'
+    : state === CircuitState.Open
+      ? 'open'
+      : state === CircuitState.HalfOpen
+        ? 'half-open'
+        : 'isolated';
+}
+
+export { BrokenCircuitError };
