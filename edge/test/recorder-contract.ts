@@ -53,3 +53,23 @@ export function testApiKey(kind: keyof typeof testApiKeyKinds): string {
   const prefix = `${testApiKeyKinds[kind]}${unique.slice(0, 7)}`;
   return `ee_live_${prefix}_${unique}${'k'.repeat(43 - unique.length)}`;
 }
+
+/**
+ * How the recording origin answers under `/scenario/<id>/` (set with `POST /__scenario/<id>`):
+ * `GET /__scenario/<id>` reports `{ hits, aborted, paths }`.
+ */
+export type ScenarioBehaviour = {
+  status?: number;
+  delayMs?: number;
+  /** Drop the connection without answering. */
+  destroy?: boolean;
+  /** Served at `/scenario/<id>/health/data-version`; unset answers 404 there. */
+  dataVersion?: number;
+  cacheControl?: string;
+  setCookie?: string;
+  etag?: string;
+  /** Echoed in every body, to tell answers from before and after a change. */
+  label?: string;
+};
+
+export type ScenarioCounts = { hits: number; aborted: number; paths: string[] };

@@ -8,6 +8,7 @@ import {
   introspectionPath,
   type RecordedRequest,
   recordingsPath,
+  type ScenarioBehaviour,
   type TestJwk,
   testAdminScopes,
   testApiKeyKinds,
@@ -36,11 +37,35 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const impostor = await testKey('ES256', 'test-es256');
   const jwks = { keys: [es256.publicJwk, ed25519.publicJwk] };
 
+  const scenarios = new Map<string, Scenario>();
+  const scenario = (id: string): Scenario => {
+    let found = scenarios.get(id);
+    if (!found) {
+      found = { behaviour: {}, hits: 0, aborted: 0, paths: [] };
+      scenarios.set(id, found);
+    }
+    return found;
+  };
+
   const server = createServer(async (req, res) => {
-    const url = req.url ?? '/';
-    if (req.method === 'GET' && url.startsWith(recordingsPath)) {
-      const id = decodeURIComponent(url.slice(recordingsPath.length));
+    if (req.method === 'GET' && req.url?.startsWith(recordingsPath)) {
+      const id = decodeURIComponent(req.url.slice(recordingsPath.length));
       return json(res, 200, recordings.get(id) ?? []);
+    }
+    const control = /^\/__scenario\/([\w-]+)$/.exec(req.url ?? '');
+    if (control?.[1]) {
+      const s = scenario(control[1]);
+      if (req.method === 'POST') s.behaviour = JSON.parse(await readBody(req)) as ScenarioBehaviour;
+      const { behaviour: _, ...counts } = s;
+      return json(res, 200, counts);
+    }
+    let url = req.url ?? '/';
+    const scoped = /^\/scenario\/([\w-]+)(\/.*)$/.exec(url);
+    if (scoped?.[1] && scoped[2]) {
+      // Identity stays the recorder's own, so tokens and API keys work against any scenario.
+      if (scoped[2] === '/.well-known/jwks.json' || scoped[2] === introspectionPath)
+        url = scoped[2];
+      else return playScenario(scenario(scoped[1]), scoped[2], req, res);
     }
 
     const body = await readBody(req);
@@ -85,6 +110,53 @@ export default async function setup(project: TestProject): Promise<() => Promise
     server.close();
     await once(server, 'close');
   };
+}
+
+type Scenario = {
+  behaviour: ScenarioBehaviour;
+  /** Requests that reached the scenario (the data-version endpoint not counted). */
+  hits: number;
+  /** Requests whose client (the edge) hung up before the answer was sent. */
+  aborted: number;
+  paths: string[];
+};
+
+/**
+ * A stand-in origin under `/scenario/<id>/...`, steered by the test through
+ * `POST /__scenario/<id>` (the Worker gets ORIGIN_URL = `<originUrl>/scenario/<id>`). Each test
+ * uses its own id, so test files running at once do not see each other's traffic.
+ */
+async function playScenario(
+  s: Scenario,
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const b = s.behaviour;
+  if (path === '/health/data-version') {
+    if (b.dataVersion === undefined) return json(res, 404, { detail: 'no data version' });
+    return json(res, 200, { version: b.dataVersion, changed_at: new Date().toISOString() });
+  }
+  s.hits += 1;
+  s.paths.push(path);
+  await readBody(req);
+  let finished = false;
+  res.on('close', () => {
+    if (!finished) s.aborted += 1;
+  });
+  if (b.delayMs) await new Promise((resolve) => setTimeout(resolve, b.delayMs));
+  if (res.destroyed) return;
+  if (b.destroy) {
+    req.socket.destroy();
+    return;
+  }
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (b.cacheControl) headers['Cache-Control'] = b.cacheControl;
+  if (b.setCookie) headers['Set-Cookie'] = b.setCookie;
+  if (b.etag) headers.ETag = b.etag;
+  res.writeHead(b.status ?? 200, headers);
+  finished = true;
+  res.end(JSON.stringify({ path, hit: s.hits, label: b.label ?? null }));
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {

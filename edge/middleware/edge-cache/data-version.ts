@@ -14,8 +14,9 @@ import { CACHE_KEY_ORIGIN } from './key';
  */
 type Known = { version: string; fetchedAt: number };
 
-let known: Known | undefined;
-let refreshing: Promise<void> | undefined;
+type OriginState = { known?: Known; refreshing?: Promise<void> };
+// Per origin URL: one in production, one per scenario in tests.
+const origins = new Map<string, OriginState>();
 const SHARED_KEY = `${CACHE_KEY_ORIGIN}/__data-version`;
 
 export type DataVersionSource = {
@@ -26,26 +27,37 @@ export type DataVersionSource = {
 };
 
 export async function dataVersion(source: DataVersionSource): Promise<string | undefined> {
+  let state = origins.get(source.originUrl);
+  if (!state) {
+    state = {};
+    origins.set(source.originUrl, state);
+  }
   const ttlMs = source.ttlSeconds * 1000;
-  const age = known ? Date.now() - known.fetchedAt : Number.POSITIVE_INFINITY;
-  if (age < ttlMs) return known?.version;
-  refreshing ??= refresh(source, ttlMs).finally(() => {
-    refreshing = undefined;
+  const age = state.known ? Date.now() - state.known.fetchedAt : Number.POSITIVE_INFINITY;
+  if (age < ttlMs) return state.known?.version;
+  const current = state;
+  current.refreshing ??= refresh(source, current, ttlMs).finally(() => {
+    current.refreshing = undefined;
   });
   if (age < 3 * ttlMs) {
-    source.waitUntil(refreshing);
-    return known?.version;
+    source.waitUntil(current.refreshing);
+    return current.known?.version;
   }
-  await refreshing;
-  return known?.version;
+  await current.refreshing;
+  return current.known?.version;
 }
 
-async function refresh(source: DataVersionSource, ttlMs: number): Promise<void> {
+async function refresh(
+  source: DataVersionSource,
+  state: OriginState,
+  ttlMs: number,
+): Promise<void> {
   const cache = caches.default;
-  const shared = await cache.match(SHARED_KEY).catch(() => undefined);
+  const sharedKey = `${SHARED_KEY}?origin=${encodeURIComponent(source.originUrl)}`;
+  const shared = await cache.match(sharedKey).catch(() => undefined);
   const sharedAt = Number(shared?.headers.get('x-fetched-at') ?? 0);
   if (shared && Date.now() - sharedAt < ttlMs) {
-    known = { version: await shared.text(), fetchedAt: sharedAt };
+    state.known = { version: await shared.text(), fetchedAt: sharedAt };
     return;
   }
   try {
@@ -57,9 +69,11 @@ async function refresh(source: DataVersionSource, ttlMs: number): Promise<void> 
     const body = (await res.json()) as { version?: unknown };
     if (typeof body.version !== 'number' || !Number.isSafeInteger(body.version))
       throw new Error('no version in the answer');
-    known = { version: String(body.version), fetchedAt: Date.now() };
+    const known = { version: String(body.version), fetchedAt: Date.now() };
+    state.known = known;
+    await shared?.body?.cancel();
     await cache.put(
-      SHARED_KEY,
+      sharedKey,
       new Response(known.version, {
         headers: { 'Cache-Control': 'max-age=86400', 'X-Fetched-At': String(known.fetchedAt) },
       }),
@@ -67,23 +81,17 @@ async function refresh(source: DataVersionSource, ttlMs: number): Promise<void> 
   } catch (error) {
     // Keep what we had (or what another isolate stored, however old): the version only moves
     // forward, and a stale one still finds stale-if-error answers while the origin is away.
-    if (!known && shared) known = { version: await shared.text(), fetchedAt: 0 };
+    if (!state.known && shared) state.known = { version: await shared.text(), fetchedAt: 0 };
     // Retried in the background from the next request on, never again blocking one for the
     // 2 s timeout while the origin is away.
-    if (known) known = { version: known.version, fetchedAt: Date.now() - ttlMs };
+    if (state.known) state.known = { version: state.known.version, fetchedAt: Date.now() - ttlMs };
     console.warn(
       JSON.stringify({
         level: 'warn',
         msg: 'data version unavailable',
         error: error instanceof Error ? error.message : String(error),
-        using: known?.version ?? null,
+        using: state.known?.version ?? null,
       }),
     );
   }
-}
-
-/** Tests only: forget the isolate's memory. */
-export function resetDataVersionForTests(): void {
-  known = undefined;
-  refreshing = undefined;
 }

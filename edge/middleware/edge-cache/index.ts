@@ -163,7 +163,8 @@ async function put(cache: Cache, key: string, res: Response, rule: CacheRule): P
   headers.set('Cache-Control', `public, max-age=${rule.ttl + Math.max(rule.swr, rule.sie)}`);
   headers.set(STORED_AT, String(Date.now()));
   // Per-request headers must not be replayed to the next caller.
-  for (const name of ['x-request-id', 'server-timing', 'date']) headers.delete(name);
+  for (const name of ['x-request-id', 'server-timing', 'date', 'age', 'warning', 'x-cache'])
+    headers.delete(name);
   await cache.put(key, new Response(res.body, { status: res.status, headers }));
 }
 

@@ -120,6 +120,9 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
         ? retryPolicy(policy).execute(attempt, signal)
         : attempt());
       trace.originStatus = res.status;
+      // A background refresh's answer goes to the cache, not to the client: it must not pick up
+      // the headers of the response already sent (CORS's Vary: Origin would make it unstorable).
+      if (forwardOptions.detached) return new Response(res.body, res);
       // Through c.newResponse so headers set earlier with c.header() (X-Request-Id) survive.
       return c.newResponse(res.body, res);
     } catch (err) {

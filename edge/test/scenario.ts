@@ -1,0 +1,46 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { inject } from 'vitest';
+import worker from '../index';
+import type { ScenarioBehaviour, ScenarioCounts } from './recorder-contract';
+
+export type Scenario = {
+  /** ORIGIN_URL for the Worker: the recording origin's `/scenario/<id>`. */
+  originUrl: string;
+  set: (behaviour: ScenarioBehaviour) => Promise<void>;
+  counts: () => Promise<ScenarioCounts>;
+  /**
+   * One request through the real Worker with this scenario as its origin, waiting for the
+   * Worker's background work (cache writes, refreshes) before returning.
+   */
+  fetch: (path: string, init?: RequestInit, vars?: Partial<Env>) => Promise<Response>;
+};
+
+/** A fresh stand-in origin steered by the test (edge/test/recording-origin.ts). */
+export async function scenario(behaviour: ScenarioBehaviour = {}): Promise<Scenario> {
+  const id = crypto.randomUUID();
+  const control = `${inject('originUrl')}/__scenario/${id}`;
+  const set = async (b: ScenarioBehaviour) => {
+    const res = await fetch(control, { method: 'POST', body: JSON.stringify(b) });
+    await res.body?.cancel();
+  };
+  await set(behaviour);
+  const originUrl = `${inject('originUrl')}/scenario/${id}`;
+  return {
+    originUrl,
+    set,
+    counts: async () => (await (await fetch(control)).json()) as ScenarioCounts,
+    fetch: async (path, init, vars) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(
+        new Request(`https://edge.test${path}`, init),
+        { ...env, ORIGIN_URL: originUrl, ...vars },
+        ctx,
+      );
+      // The body first: background work may wait on a tee of it (a cache write).
+      const body = await res.arrayBuffer();
+      await waitOnExecutionContext(ctx);
+      return new Response(res.status === 304 || res.status === 204 ? null : body, res);
+    },
+  };
+}
