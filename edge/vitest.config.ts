@@ -29,6 +29,8 @@ export default defineProject({
   test: {
     name: 'edge',
     include: ['**/*.test.ts'],
-    globalSetup: ['test/recording-origin.ts'],
+    globalSetup: ['test/recording-origin.ts', 'test/quota-store.ts'],
+    // The access log writes a line per request; the tests that care spy on console.log.
+    onConsoleLog: (log) => !log.includes('"msg":"request"'),
   },
 });

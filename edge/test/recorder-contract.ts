@@ -15,6 +15,11 @@ declare module 'vitest' {
      * carries the same `kid` as `es256` ("a valid token from another key").
      */
     signingKeys: { es256: TestJwk; ed25519: TestJwk; impostor: TestJwk };
+    /** The REST adapter in front of the run's private Redis (quota-store.ts). */
+    quotaStoreUrl: string;
+    /** A REST adapter whose Redis is unreachable: every command fails. */
+    deadQuotaStoreUrl: string;
+    quotaStoreToken: string;
   }
 }
 

@@ -13,7 +13,13 @@ export type Scenario = {
    * One request through the real Worker with this scenario as its origin, waiting for the
    * Worker's background work (cache writes, refreshes) before returning.
    */
-  fetch: (path: string, init?: RequestInit, vars?: Partial<Env>) => Promise<Response>;
+  /** `vars` override the Worker's vars and secrets (JSON vars as objects, like wrangler.toml tables). */
+  fetch: (
+    path: string,
+    init?: RequestInit,
+    vars?: Record<string, unknown>,
+    base?: string,
+  ) => Promise<Response>;
 };
 
 /** A fresh stand-in origin steered by the test (edge/test/recording-origin.ts). */
@@ -30,11 +36,11 @@ export async function scenario(behaviour: ScenarioBehaviour = {}): Promise<Scena
     originUrl,
     set,
     counts: async () => (await (await fetch(control)).json()) as ScenarioCounts,
-    fetch: async (path, init, vars) => {
+    fetch: async (path, init, vars, base = 'https://edge.test') => {
       const ctx = createExecutionContext();
       const res = await worker.fetch(
-        new Request(`https://edge.test${path}`, init),
-        { ...env, ORIGIN_URL: originUrl, ...vars },
+        new Request(`${base}${path}`, init),
+        { ...env, ORIGIN_URL: originUrl, ...vars } as Env,
         ctx,
       );
       // The body first: background work may wait on a tee of it (a cache write).

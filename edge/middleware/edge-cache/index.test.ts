@@ -108,7 +108,7 @@ describe('the edge cache', () => {
   it('serves a stale copy while one background refresh fetches the new one', async () => {
     const s = await scenario({ dataVersion: 1, label: 'old' });
     const path = `/v1/listings?${unique()}`;
-    const vars = { CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, swr: 60 }] } as Partial<Env>;
+    const vars = { CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, swr: 60 }] };
     await s.fetch(path, undefined, vars);
     await s.set({ dataVersion: 1, label: 'new' });
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -130,7 +130,7 @@ describe('the edge cache', () => {
     const vars = {
       CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, sie: 60 }],
       ORIGIN_POLICY: { retries: 0 },
-    } as Partial<Env>;
+    };
     await s.fetch(path, undefined, vars);
     await s.set({ dataVersion: 1, status: 503 });
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -150,7 +150,7 @@ describe('the edge cache', () => {
     const vars = {
       CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, sie: 1 }],
       ORIGIN_POLICY: { retries: 0 },
-    } as Partial<Env>;
+    };
     await s.fetch(path, undefined, vars);
     await s.set({ dataVersion: 1, status: 503 });
     await new Promise((resolve) => setTimeout(resolve, 2_100));

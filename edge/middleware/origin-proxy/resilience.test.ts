@@ -6,12 +6,12 @@ import { scenario } from '../../test/scenario';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** No cache in the way: these tests are about the forwarding. */
-const noCache = { CACHE_RULES: [] } as Partial<Env>;
+const noCache = { CACHE_RULES: [] };
 
 describe('deadlines', () => {
   it('answers 504 when the origin is slower than the route deadline, and aborts the upstream fetch', async () => {
     const s = await scenario({ delayMs: 1_500 });
-    const vars = { ...noCache, ORIGIN_POLICY: { timeout_ms: 200, retries: 0 } } as Partial<Env>;
+    const vars = { ...noCache, ORIGIN_POLICY: { timeout_ms: 200, retries: 0 } };
     const started = Date.now();
 
     const res = await s.fetch('/v1/listings', undefined, vars);
@@ -33,7 +33,7 @@ describe('deadlines', () => {
         retries: 0,
         routes: [{ prefix: '/v1/etl', timeout_ms: 2_000 }],
       },
-    } as Partial<Env>;
+    };
 
     expect((await s.fetch('/v1/stats', undefined, vars)).status).toBe(504);
   });
@@ -78,7 +78,7 @@ describe('the circuit breaker', () => {
   const vars = {
     ...noCache,
     ORIGIN_POLICY: { retries: 0, breaker: { failures: 3, cooldown_ms: 1_000 } },
-  } as Partial<Env>;
+  };
 
   it('opens after consecutive failures and then answers 503 at once without calling the origin', async () => {
     const s = await scenario({ status: 503 });
@@ -136,7 +136,7 @@ describe('the circuit breaker', () => {
     const cached = {
       CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, sie: 600 }],
       ORIGIN_POLICY: { retries: 0, breaker: { failures: 1, cooldown_ms: 60_000 } },
-    } as Partial<Env>;
+    };
     await s.fetch('/v1/listings?stale=1', undefined, cached);
     await s.set({ dataVersion: 1, status: 503 });
     await sleep(1_100);

@@ -18,7 +18,9 @@ export type UpstashQuotaStoreOptions = {
 };
 
 function client(url: string, token: string): Redis {
-  let redis = clients.get(url);
+  // Keyed by both: a rotated token must not keep using the client made with the old one.
+  const key = `${url}\u0000${token}`;
+  let redis = clients.get(key);
   if (!redis) {
     redis = new Redis({
       url,
@@ -28,13 +30,13 @@ function client(url: string, token: string): Redis {
       retry: false,
       enableTelemetry: false,
     });
-    clients.set(url, redis);
+    clients.set(key, redis);
   }
   return redis;
 }
 
 function limiter(redis: Redis, options: UpstashQuotaStoreOptions, check: QuotaCheck): Ratelimit {
-  const key = `${options.url}|${options.prefix}|${check.name}|${check.limit}|${check.window}`;
+  const key = `${options.url}|${options.token}|${options.prefix}|${check.name}|${check.limit}|${check.window}`;
   let ratelimit = limiters.get(key);
   if (!ratelimit) {
     ratelimit = new Ratelimit({
