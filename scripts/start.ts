@@ -1,11 +1,14 @@
 /**
  * `npm start`: the whole platform on this machine. The origin first (it migrates, loads the sample
- * on a fresh install, then listens), then the edge Worker in `wrangler dev` pointed at it. Ctrl-C
- * stops both. The origin alone is `npm run start:origin`.
+ * on a fresh install, then listens), the Upstash-compatible REST endpoint in front of the local
+ * Redis when one answers (the Worker's quotas live there), then the edge Worker in `wrangler dev`
+ * pointed at both. Ctrl-C stops everything. The origin alone is `npm run start:origin`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type RedisRest, startRedisRest } from './redis-rest/server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const originPort = process.env.PORT ?? '3000';
@@ -44,6 +47,7 @@ function stop(code = 0) {
   // The origin drains on SIGTERM; wrangler dev exits on SIGINT (it ignores SIGTERM). Whatever is
   // still alive after the grace period is killed, so nothing outlives `npm start`.
   for (const child of children) child.kill(child === children[0] ? 'SIGTERM' : 'SIGINT');
+  void redisRest?.close();
   setTimeout(() => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     process.exit(code);
@@ -51,6 +55,26 @@ function stop(code = 0) {
 }
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const quotaVars: string[] = [];
+let redisRest: RedisRest | undefined;
+if (await redisAnswers(redisUrl)) {
+  const token = randomBytes(24).toString('base64url');
+  redisRest = await startRedisRest({
+    redisUrl,
+    token,
+    port: Number(process.env.REDIS_REST_PORT ?? 8079),
+    log: (line) => console.error(`[redis-rest] ${line}`),
+  });
+  quotaVars.push('--var', `UPSTASH_REDIS_REST_URL:${redisRest.url}`);
+  quotaVars.push('--var', `UPSTASH_REDIS_REST_TOKEN:${token}`);
+  console.log(`[start] quotas on: Redis at ${redisUrl} through ${redisRest.url}`);
+} else {
+  console.log(
+    `[start] quotas off: no Redis answers at ${redisUrl} (set REDIS_URL to use one). The Worker serves without quotas (RATE_LIMIT_FAIL_MODE=open); the burst guard still holds.`,
+  );
+}
 
 const origin = run('origin', process.execPath, ['--import', 'tsx', 'origin/index.ts'], {
   PORT: originPort,
@@ -75,6 +99,7 @@ origin.stdout?.on('data', (chunk: Buffer) => {
         `ORIGIN_URL:http://127.0.0.1:${originPort}`,
         '--var',
         `EDGE_ASSERTION_SECRET:${edgeAssertionSecret}`,
+        ...quotaVars,
         '--show-interactive-dev-session=false',
       ],
       { WRANGLER_SEND_METRICS: 'false' },
@@ -84,9 +109,26 @@ origin.stdout?.on('data', (chunk: Buffer) => {
       process.stdout.write(text.replace(/^(?=.)/gm, '[edge] '));
       if (/Ready on/.test(text)) {
         console.log(
-          `\nestate-edge is up:\n  edge   http://127.0.0.1:${edgePort}  (try /v1/listings?bbox=-122.4,47.5,-122.2,47.7&limit=5)\n  origin http://127.0.0.1:${originPort}\n`,
+          `\nestate-edge is up: open the edge, it is the address clients use\n  edge   http://127.0.0.1:${edgePort}  (map viewer at /, try /v1/listings?bbox=-122.4,47.5,-122.2,47.7&limit=5)\n  origin http://127.0.0.1:${originPort}  (refuses requests that did not come through the edge)\n  quotas ${redisRest ? `on (${redisRest.url})` : 'off (no Redis)'}\n`,
         );
       }
     });
   }
 });
+
+/** A PING answered with PONG within a second: a Redis we can use (not just an open port). */
+function redisAnswers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname || '127.0.0.1', port: Number(port || 6379) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    // A Redis with a password answers -NOAUTH: it is there, but the adapter needs REDIS_URL's password.
+    socket.once('data', (data) => done(/^\+PONG|^-NOAUTH/.test(data.toString())));
+  });
+}

@@ -6,8 +6,9 @@ import { type TraceVariables, traceOf } from '../../lib/trace';
 import { edgeOnlyRequestHeaders } from '../origin-assertion';
 import { ProblemType, problemResponse } from '../problem';
 import {
-  BrokenCircuitError,
   breakerFor,
+  isBrokenCircuit,
+  loadCockatiel,
   type OriginPolicy,
   originPolicySchema,
   retryPolicy,
@@ -107,7 +108,8 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
     const signal = forwardOptions.detached
       ? deadline
       : AbortSignal.any([c.req.raw.signal, deadline]);
-    const breaker = breakerFor(c.env.ORIGIN_URL, policy);
+    const lib = await loadCockatiel();
+    const breaker = breakerFor(lib, c.env.ORIGIN_URL, policy);
     const started = performance.now();
     let attempts = 0;
     const attempt = () =>
@@ -117,7 +119,7 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
       });
     try {
       const res = await (retriedMethods.has(method) && policy.retries > 0
-        ? retryPolicy(policy).execute(attempt, signal)
+        ? retryPolicy(lib, policy).execute(attempt, signal)
         : attempt());
       trace.originStatus = res.status;
       // A background refresh's answer goes to the cache, not to the client: it must not pick up
@@ -127,8 +129,7 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
       return c.newResponse(res.body, res);
     } catch (err) {
       trace.originStatus = 0;
-      const reason =
-        err instanceof BrokenCircuitError ? 'open' : deadline.aborted ? 'timeout' : 'unreachable';
+      const reason = isBrokenCircuit(err) ? 'open' : deadline.aborted ? 'timeout' : 'unreachable';
       if (reason === 'open') {
         const retryAfter = Math.max(
           1,

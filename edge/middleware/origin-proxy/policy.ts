@@ -1,15 +1,19 @@
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  type RetryPolicy,
-  retry,
-} from 'cockatiel';
+import type { CircuitBreakerPolicy, CircuitState, RetryPolicy } from 'cockatiel';
 import { z } from 'zod';
+
+type Cockatiel = typeof import('cockatiel');
+let cockatiel: Cockatiel | undefined;
+
+/**
+ * cockatiel, loaded on the first forwarded request rather than at start-up: its module aborts an
+ * AbortController at top level (its `abortedSignal`), which workerd refuses outside a handler
+ * ("Disallowed operation called within global scope"), so a static import stops the Worker from
+ * starting under `wrangler dev` and in production. esbuild keeps a dynamic import lazy.
+ */
+export async function loadCockatiel(): Promise<Cockatiel> {
+  cockatiel ??= await import('cockatiel');
+  return cockatiel;
+}
 
 const routeTimeoutSchema = z.object({
   prefix: z.string().regex(/^\/[\w./-]*$/, 'must be a path starting with /'),
@@ -48,7 +52,7 @@ export const unavailableStatuses = new Set([502, 503, 504]);
 
 /** A fetch that failed to connect, as opposed to our own deadline or the client going away. */
 export function isConnectionError(error: unknown): boolean {
-  if (error instanceof BrokenCircuitError) return false;
+  if (isBrokenCircuit(error)) return false;
   const name = error instanceof Error ? error.name : '';
   return name !== 'AbortError' && name !== 'TimeoutError';
 }
@@ -65,7 +69,12 @@ export type OriginBreaker = {
 // `failures` requests.
 const breakers = new Map<string, OriginBreaker>();
 
-export function breakerFor(originUrl: string, policy: OriginPolicy): OriginBreaker {
+export function isBrokenCircuit(error: unknown): boolean {
+  return cockatiel !== undefined && error instanceof cockatiel.BrokenCircuitError;
+}
+
+export function breakerFor(lib: Cockatiel, originUrl: string, policy: OriginPolicy): OriginBreaker {
+  const { circuitBreaker, handleWhen, ConsecutiveBreaker, CircuitState } = lib;
   const key = `${originUrl}|${policy.breaker.failures}|${policy.breaker.cooldown_ms}`;
   let entry = breakers.get(key);
   if (!entry) {
@@ -116,7 +125,8 @@ function isTimeout(error: Error): boolean {
 }
 
 /** Retries for idempotent requests only: connection errors and 502/503/504, never timeouts. */
-export function retryPolicy(policy: OriginPolicy): RetryPolicy {
+export function retryPolicy(lib: Cockatiel, policy: OriginPolicy): RetryPolicy {
+  const { retry, handleWhen, ExponentialBackoff } = lib;
   const retrying = retry(
     handleWhen(isConnectionError).orWhenResult(
       (r) => r instanceof Response && unavailableStatuses.has(r.status),
@@ -136,14 +146,7 @@ export function retryPolicy(policy: OriginPolicy): RetryPolicy {
   return retrying;
 }
 
+// cockatiel's const enum, by value: the module may not be loaded when this is called.
 export function stateName(state: CircuitState): 'closed' | 'open' | 'half-open' | 'isolated' {
-  return state === CircuitState.Closed
-    ? 'closed'
-    : state === CircuitState.Open
-      ? 'open'
-      : state === CircuitState.HalfOpen
-        ? 'half-open'
-        : 'isolated';
+  return state === 0 ? 'closed' : state === 2 ? 'open' : state === 1 ? 'half-open' : 'isolated';
 }
-
-export { BrokenCircuitError };
