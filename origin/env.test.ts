@@ -45,6 +45,21 @@ describe('parseEnv', () => {
     expect(parseEnv({ NODE_ENV: 'development' }).EDGE_ASSERTION_SECRET).toBeUndefined();
   });
 
+  it('refuses production without DATABASE_URL: the embedded database is for development', () => {
+    expect(() =>
+      parseEnv({ NODE_ENV: 'production', EDGE_ASSERTION_SECRET: 'x'.repeat(32) }),
+    ).toThrow(/DATABASE_URL: required in production/);
+  });
+
+  it('reads an empty optional setting, as compose passes it, as not set', () => {
+    const env = parseEnv({ CF_ACCESS_TEAM_DOMAIN: '', CF_ACCESS_AUD: ' ', BACKUP_STATUS_FILE: '' });
+    expect(env.CF_ACCESS_TEAM_DOMAIN).toBeUndefined();
+    expect(env.CF_ACCESS_AUD).toBeUndefined();
+    expect(env.BACKUP_STATUS_FILE).toBeUndefined();
+    // An empty number is still refused: guessing 0 for PORT would listen on a random port.
+    expect(() => parseEnv({ PORT: '' })).toThrow(/PORT/);
+  });
+
   it('leaves DATABASE_URL unset when it is not given, so the embedded database is used', () => {
     expect(parseEnv({}).DATABASE_URL).toBeUndefined();
   });
@@ -59,6 +74,7 @@ describe('parseEnv', () => {
       LOG_LEVEL: 'silent',
       NODE_ENV: 'production',
       EDGE_ASSERTION_SECRET: 'x'.repeat(32),
+      DATABASE_URL: 'postgres://estate_app@db:5432/estate',
     });
     expect(env.PORT).toBe(8080);
     expect(env.DATABASE_POOL_MAX).toBe(25);

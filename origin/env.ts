@@ -74,6 +74,11 @@ export type OriginEnv = z.infer<typeof EnvSchema>;
 /** Rules across variables, checked after each one parsed. */
 function crossCheck(env: OriginEnv): string[] {
   const problems: string[] = [];
+  if (env.NODE_ENV === 'production' && !env.DATABASE_URL) {
+    problems.push(
+      'DATABASE_URL: required in production (the embedded database is for development on one machine)',
+    );
+  }
   if (env.NODE_ENV === 'production' && !env.EDGE_ASSERTION_SECRET) {
     problems.push(
       'EDGE_ASSERTION_SECRET: required in production (the origin must refuse anything that did not come through the edge)',
@@ -86,9 +91,24 @@ export class EnvError extends Error {
   readonly code = 'ENV_INVALID';
 }
 
+/**
+ * Optional settings that a compose file passes as `NAME=${NAME}`: empty when the operator left
+ * them out of .env, which means "not set", not "set to nothing". Numbers and booleans are not
+ * here on purpose: an empty `PORT=` is refused (see wholeNumber) rather than guessed.
+ */
+const blankMeansUnset = [
+  'CF_ACCESS_TEAM_DOMAIN',
+  'CF_ACCESS_AUD',
+  'BACKUP_STATUS_FILE',
+  'CURSOR_SECRET',
+  'SIGNING_KEY_ENCRYPTION_SECRET',
+] as const;
+
 /** Parse `process.env`-like input. Throws an EnvError naming every bad variable. */
 export function parseEnv(source: Record<string, string | undefined> = process.env): OriginEnv {
-  const result = EnvSchema.safeParse(source);
+  const cleaned = { ...source };
+  for (const name of blankMeansUnset) if (cleaned[name]?.trim() === '') delete cleaned[name];
+  const result = EnvSchema.safeParse(cleaned);
   if (result.success) {
     const crossProblems = crossCheck(result.data);
     if (crossProblems.length === 0) return result.data;
