@@ -8,6 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Cron } from 'croner';
+import { unstable_readConfig } from 'wrangler';
 import { type RedisRest, startRedisRest } from './redis-rest/server.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -81,6 +83,7 @@ const origin = run('origin', process.execPath, ['--import', 'tsx', 'origin/index
   EDGE_ASSERTION_SECRET: edgeAssertionSecret,
 });
 let edgeStarted = false;
+let cronsStarted = false;
 origin.stdout?.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk);
   if (!edgeStarted && chunk.toString().includes('origin listening on')) {
@@ -101,13 +104,18 @@ origin.stdout?.on('data', (chunk: Buffer) => {
         `EDGE_ASSERTION_SECRET:${edgeAssertionSecret}`,
         ...quotaVars,
         '--show-interactive-dev-session=false',
+        // `wrangler dev` never fires Cron Triggers by itself; this exposes /__scheduled so the
+        // crons below can.
+        '--test-scheduled',
       ],
       { WRANGLER_SEND_METRICS: 'false' },
     );
     edge.stdout?.on('data', (out: Buffer) => {
       const text = out.toString();
       process.stdout.write(text.replace(/^(?=.)/gm, '[edge] '));
-      if (/Ready on/.test(text)) {
+      if (/Ready on/.test(text) && !cronsStarted) {
+        cronsStarted = true;
+        fireCronsLocally(`http://127.0.0.1:${edgePort}`);
         console.log(
           `\nestate-edge is up: open the edge, it is the address clients use\n  edge   http://127.0.0.1:${edgePort}  (map viewer at /, try /v1/listings?bbox=-122.4,47.5,-122.2,47.7&limit=5)\n  origin http://127.0.0.1:${originPort}  (refuses requests that did not come through the edge)\n  quotas ${redisRest ? `on (${redisRest.url})` : 'off (no Redis)'}\n`,
         );
@@ -131,4 +139,30 @@ function redisAnswers(url: string): Promise<boolean> {
     // A Redis with a password answers -NOAUTH: it is there, but the adapter needs REDIS_URL's password.
     socket.once('data', (data) => done(/^\+PONG|^-NOAUTH/.test(data.toString())));
   });
+}
+
+/**
+ * The Worker's Cron Triggers, fired on their schedule against `wrangler dev` (which exposes
+ * `/__scheduled?cron=` with --test-scheduled), so a local run records health history and starts
+ * scheduled ETL as production does. Times are UTC, like Cloudflare's.
+ */
+function fireCronsLocally(edgeUrl: string): void {
+  const crons: string[] =
+    unstable_readConfig({ config: `${root}wrangler.toml` }).triggers.crons ?? [];
+  for (const expression of crons) {
+    new Cron(expression, { timezone: 'UTC', protect: true }, async () => {
+      try {
+        const res = await fetch(`${edgeUrl}/__scheduled?cron=${encodeURIComponent(expression)}`);
+        await res.body?.cancel();
+        if (!res.ok) console.error(`[cron] ${expression}: the Worker answered ${res.status}`);
+      } catch (error) {
+        console.error(`[cron] ${expression}: ${(error as Error).message}`);
+      }
+    });
+  }
+  console.log(
+    crons.length > 0
+      ? `[start] firing the Worker's crons locally: ${crons.join(', ')}`
+      : '[start] no Cron Triggers in wrangler.toml',
+  );
 }
