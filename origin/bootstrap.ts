@@ -1,4 +1,5 @@
 import { count, sql } from 'drizzle-orm';
+import { logRefreshFailure, refreshAnalytics } from './analytics/refresh.js';
 import { deriveZipAreas } from './areas/derive.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -70,6 +71,8 @@ export async function seedIfEmpty(db: Database, logger: Logger): Promise<RunSumm
   if ((areas?.n ?? 0) === 0) {
     const derived = await deriveZipAreas(db);
     logger.info(derived, 'approximate ZIP areas derived from the sample');
+    // The analysts' per-area views were refreshed by the run, before these areas existed.
+    await refreshAnalytics(db).catch(logRefreshFailure);
   }
   return summary;
 }

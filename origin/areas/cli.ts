@@ -14,6 +14,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { logRefreshFailure, refreshAnalytics } from '../analytics/refresh.js';
 import { openFromEnv } from '../bootstrap.js';
 import { parseEnv } from '../env.js';
 import { createLogger } from '../logger.js';
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
         slugProperty: values['slug-property'],
         replace: values.replace,
       });
+      await refreshAnalytics(db).catch(logRefreshFailure);
       console.log(
         `loaded ${result.ids.length} area(s) of kind '${values.kind}'` +
           (result.repaired.length
@@ -112,6 +114,7 @@ async function main(): Promise<number> {
         minListings: wholeNumber(values['min-listings'], 'min-listings', 5),
         bufferMetres: wholeNumber(values.buffer, 'buffer', 150),
       });
+      await refreshAnalytics(db).catch(logRefreshFailure);
       console.log(
         `derived ${result.areas} APPROXIMATE ZIP area(s) from the listings (kind 'zip-derived')` +
           (result.deleted ? `, ${result.deleted} stale one(s) deleted` : ''),

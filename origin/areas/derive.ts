@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
 import { bumpDataVersion } from '../db/data-version.js';
+import type { Database } from '../db/database.js';
 import { intArray } from './sql-arrays.js';
 
 /** The kind of areas derived from listings: its name says they are not official outlines. */

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
 import { bumpDataVersion } from '../db/data-version.js';
+import type { Database } from '../db/database.js';
 import { ConflictError, InvalidParameterError } from '../errors.js';
 import {
   type AreaFeature,

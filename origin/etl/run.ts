@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
+import { logRefreshFailure, refreshAnalytics } from '../analytics/refresh.js';
 import { bumpDataVersion } from '../db/data-version.js';
+import type { Database } from '../db/database.js';
 import { etlRuns } from '../db/schema/index.js';
 import { withoutSecondaryIndexes } from './bulk.js';
 import { RunConflictError } from './errors.js';
@@ -181,8 +182,13 @@ async function executeRun(
     });
     if (summary.rowsInserted + summary.rowsUpdated > 10_000) {
       // Fresh statistics right away: the planner's index choice for searches depends on them.
-      await db.rows(sql`ANALYZE listings`);
+      // After the commit, so a failure here must not mark a run whose rows are in as failed;
+      // autovacuum's analyze catches up anyway.
+      await db.rows(sql`ANALYZE listings`).catch(() => undefined);
     }
+    // The analysts' views follow the data (docs/analytics.md); a failed refresh is logged, never fatal.
+    if (summary.rowsInserted + summary.rowsUpdated > 0)
+      await refreshAnalytics(db).catch(logRefreshFailure);
     return summary;
   } catch (error) {
     timings.total = Math.round(performance.now() - started);

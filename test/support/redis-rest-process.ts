@@ -18,19 +18,26 @@ export async function startRedisRestProcess(options: {
   redisUrl: string;
   token: string;
 }): Promise<RedisRestProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/redis-rest.ts'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      REDIS_URL: options.redisUrl,
-      UPSTASH_REDIS_REST_TOKEN: options.token,
-      REDIS_REST_PORT: '0',
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/redis-rest.ts'],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        REDIS_URL: options.redisUrl,
+        UPSTASH_REDIS_REST_TOKEN: options.token,
+        REDIS_REST_PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-rest did not start: ${output}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`redis-rest did not start: ${output}`)),
+      20_000,
+    );
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const found = /listening on (http:\/\/\S+)/.exec(output)?.[1];

@@ -1,4 +1,5 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { logRefreshFailure, refreshAnalytics } from '../../analytics/refresh.js';
 import { loadAreasFromGeoJSON } from '../../areas/load.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
@@ -48,5 +49,7 @@ export const createAreasHandler: RouteHandler<typeof createAreasRoute, AppEnv> =
     slugProperty: q.slug_property,
     replace: q.replace,
   });
+  // The analysts' per-area views follow; a failed refresh is logged and the load still stands.
+  await refreshAnalytics(c.get('deps').db).catch(logRefreshFailure);
   return c.json(result, 201);
 };

@@ -1,7 +1,6 @@
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { type AppEnv, createRouter } from '../../http/router.js';
-
 import { readDataVersion } from '../../db/data-version.js';
+import { type AppEnv, createRouter } from '../../http/router.js';
 import { type OpsConfig, opsConfigFrom } from '../../ops/config.js';
 import { assessReadiness, readinessSchema } from './assess.js';
 import { gatherReadiness } from './checks.js';
