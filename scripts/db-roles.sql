@@ -44,6 +44,13 @@ ALTER DEFAULT PRIVILEGES FOR ROLE estate_owner IN SCHEMA public
 ALTER DEFAULT PRIVILEGES FOR ROLE estate_owner IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO estate_app;
 
+-- drizzle's record of applied migrations: the app's readiness check reads it to report pending
+-- migrations (as estate_app it would otherwise count none and report them pending forever).
+CREATE SCHEMA IF NOT EXISTS drizzle AUTHORIZATION estate_owner;
+GRANT USAGE ON SCHEMA drizzle TO estate_app;
+GRANT SELECT ON ALL TABLES IN SCHEMA drizzle TO estate_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE estate_owner IN SCHEMA drizzle GRANT SELECT ON TABLES TO estate_app;
+
 -- The analytics schema (migration 0005 creates its views; created here too when this script runs
 -- first, so that the grants below always have a schema to name). It belongs to estate_owner, whose
 -- migrations add views to it.
