@@ -146,7 +146,8 @@ export function retryPolicy(lib: Cockatiel, policy: OriginPolicy): RetryPolicy {
   return retrying;
 }
 
-// cockatiel's const enum, by value: the module may not be loaded when this is called.
+// cockatiel's CircuitState by value (Closed 0, Open 1, HalfOpen 2, Isolated 3): the module may
+// not be loaded when this is called.
 export function stateName(state: CircuitState): 'closed' | 'open' | 'half-open' | 'isolated' {
-  return state === 0 ? 'closed' : state === 2 ? 'open' : state === 1 ? 'half-open' : 'isolated';
+  return state === 0 ? 'closed' : state === 1 ? 'open' : state === 2 ? 'half-open' : 'isolated';
 }
