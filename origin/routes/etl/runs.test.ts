@@ -188,6 +188,12 @@ describe('POST /v1/etl/runs', () => {
   });
 
   it('logs the outcome of the background run', async () => {
+    // Logged once the run's follow-up (the analytics refresh) is done too.
+    await expect
+      .poll(() => logLines.some((l) => l.msg === 'etl run finished' && l.runId === runId), {
+        timeout: 30_000,
+      })
+      .toBe(true);
     const line = logLines.find((l) => l.msg === 'etl run finished' && l.runId === runId);
     expect(line).toMatchObject({
       source: 'held-feed',
