@@ -1,13 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readBackupStatus } from './backup.js';
 import { diskSpace } from './disk.js';
 import { TimeoutError, withTimeout } from './timeout.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'estate-edge-ops-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function file(name: string, content: string): string {
   const path = join(dir, name);
   writeFileSync(path, content);
@@ -20,7 +21,7 @@ describe('readBackupStatus', () => {
     expect((await readBackupStatus(join(dir, 'absent.json'))).state).toBe('unknown');
   });
 
-  it('reads what the backup job wrote', async () => {
+  it('reads a file of the original shape, as an older backup job wrote it', async () => {
     const status = await readBackupStatus(
       file(
         'ok.json',
@@ -32,6 +33,42 @@ describe('readBackupStatus', () => {
       finishedAt: new Date('2024-05-01T03:00:00Z'),
       ok: true,
       sizeBytes: 42,
+      file: null,
+      error: null,
+      verify: null,
+    });
+  });
+
+  it('reads the file, the error and the last restore drill, ignoring fields it does not know', async () => {
+    const status = await readBackupStatus(
+      file(
+        'full.json',
+        JSON.stringify({
+          finished_at: '2024-05-06T02:00:09Z',
+          ok: false,
+          file: null,
+          error: 'pg_dump exited with code 1',
+          verified_at: '2024-05-05T04:01:00Z',
+          verify_ok: false,
+          verify_file: 'app-20240505T020000.000Z.dump',
+          verify_error: 'sha256 mismatch',
+          written_by: 'a newer job',
+        }),
+      ),
+    );
+    expect(status).toEqual({
+      state: 'known',
+      finishedAt: new Date('2024-05-06T02:00:09Z'),
+      ok: false,
+      sizeBytes: null,
+      file: null,
+      error: 'pg_dump exited with code 1',
+      verify: {
+        at: new Date('2024-05-05T04:01:00Z'),
+        ok: false,
+        file: 'app-20240505T020000.000Z.dump',
+        error: 'sha256 mismatch',
+      },
     });
   });
 
@@ -43,6 +80,25 @@ describe('readBackupStatus', () => {
       'finished_at',
     ],
     ['ok as a string', JSON.stringify({ finished_at: '2024-05-01T03:00:00Z', ok: 'yes' }), 'ok'],
+    [
+      'a drill date without its result',
+      JSON.stringify({
+        finished_at: '2024-05-01T03:00:00Z',
+        ok: true,
+        verified_at: '2024-05-01T04:00:00Z',
+      }),
+      'verify_ok',
+    ],
+    [
+      'a drill date that is not one',
+      JSON.stringify({
+        finished_at: '2024-05-01T03:00:00Z',
+        ok: true,
+        verified_at: 'sunday',
+        verify_ok: true,
+      }),
+      'verified_at',
+    ],
     [
       'a negative size',
       JSON.stringify({ finished_at: '2024-05-01T03:00:00Z', ok: true, size_bytes: -1 }),

@@ -123,4 +123,79 @@ describe('assessReadiness', () => {
     ).toBe('stale');
     expect(assessReadiness({ ...healthy, backup: backup(true, 26 * 3600) }).status).toBe('ok');
   });
+
+  const drilled = (verify: { ok: boolean; error?: string }, ok = true) => ({
+    state: 'known' as const,
+    finishedAt: new Date('2024-05-06T02:00:05Z'),
+    ok,
+    sizeBytes: 1_000,
+    ageSeconds: 3600,
+    file: 'app-20240506T020000.000Z.dump',
+    error: ok ? null : 'pg_dump exited with code 1: connection lost',
+    verify: {
+      at: new Date('2024-05-05T04:00:00Z'),
+      ok: verify.ok,
+      file: 'app-20240505T020000.000Z.dump',
+      error: verify.error ?? null,
+      ageSeconds: 22 * 3600,
+    },
+  });
+
+  it('is degraded when the last restore drill failed, saying so with its reason', () => {
+    const r = assessReadiness({
+      ...healthy,
+      backup: drilled({
+        ok: false,
+        error: 'app-….dump does not match its manifest (sha256 mismatch)',
+      }),
+    });
+    expect(r.status).toBe('degraded');
+    expect(r.checks.backup).toMatchObject({
+      status: 'failed',
+      file: 'app-20240506T020000.000Z.dump',
+      verify: {
+        status: 'failed',
+        verified_at: '2024-05-05T04:00:00.000Z',
+        age_seconds: 22 * 3600,
+        file: 'app-20240505T020000.000Z.dump',
+        error: 'app-….dump does not match its manifest (sha256 mismatch)',
+      },
+    });
+    expect(r.problems).toEqual([
+      'the last restore drill failed (2024-05-05T04:00:00.000Z, app-20240505T020000.000Z.dump): app-….dump does not match its manifest (sha256 mismatch)',
+    ]);
+  });
+
+  it('is ok with a passed drill, and reports it', () => {
+    const r = assessReadiness({ ...healthy, backup: drilled({ ok: true }) });
+    expect(r.status).toBe('ok');
+    expect(r.checks.backup.status).toBe('ok');
+    expect(r.checks.backup.verify).toEqual({
+      status: 'ok',
+      verified_at: '2024-05-05T04:00:00.000Z',
+      age_seconds: 22 * 3600,
+      file: 'app-20240505T020000.000Z.dump',
+    });
+  });
+
+  it('names why the last backup failed, and a failed drill beside it', () => {
+    const r = assessReadiness({
+      ...healthy,
+      backup: drilled({ ok: false, error: 'bad key' }, false),
+    });
+    expect(r.checks.backup.error).toBe('pg_dump exited with code 1: connection lost');
+    expect(r.problems).toEqual([
+      'the last backup failed (2024-05-06T02:00:05.000Z): pg_dump exited with code 1: connection lost',
+      'the last restore drill failed (2024-05-05T04:00:00.000Z, app-20240505T020000.000Z.dump): bad key',
+    ]);
+  });
+
+  it('keeps a long job error short in the probe answer', () => {
+    const r = assessReadiness({
+      ...healthy,
+      backup: drilled({ ok: false, error: 'x'.repeat(5_000) }),
+    });
+    expect(r.checks.backup.verify?.error?.length).toBeLessThanOrEqual(301);
+    expect(r.problems[0]?.length).toBeLessThan(400);
+  });
 });

@@ -31,10 +31,31 @@ export type SourceFacts = {
 
 export type EtlFacts = { known: true; sources: SourceFacts[] } | { known: false; error: string };
 
+/** The last restore drill (`npm run verify-backup`), as the backup status file reports it. */
+export type VerifyFacts = {
+  at: Date;
+  ok: boolean;
+  file: string | null;
+  error: string | null;
+  ageSeconds: number;
+};
+
 export type BackupFacts =
   | { state: 'unknown'; reason: string }
   | { state: 'invalid'; reason: string }
-  | { state: 'known'; finishedAt: Date; ok: boolean; sizeBytes: number | null; ageSeconds: number };
+  | {
+      state: 'known';
+      finishedAt: Date;
+      ok: boolean;
+      sizeBytes: number | null;
+      ageSeconds: number;
+      /** The app dump the last run wrote. */
+      file?: string | null | undefined;
+      /** Why the last run failed. */
+      error?: string | null | undefined;
+      /** Null or absent until a drill has reported. */
+      verify?: VerifyFacts | null | undefined;
+    };
 
 export type DiskFacts =
   | { known: true; freeBytes: number; totalBytes: number; freeRatio: number }
@@ -77,11 +98,25 @@ const etlCheckSchema = z.object({
   error: z.string().optional(),
 });
 const backupCheckSchema = z.object({
-  status: z.enum(['ok', 'stale', 'failed', 'invalid', 'unknown']),
+  status: z.enum(['ok', 'stale', 'failed', 'invalid', 'unknown']).openapi({
+    description: '`failed` when the last backup failed or the last restore drill of one did',
+  }),
   finished_at: z.string().optional().openapi({ format: 'date-time' }),
   age_seconds: z.number().int().optional(),
   size_bytes: z.number().int().nullable().optional(),
+  file: z.string().nullable().optional(),
+  error: z.string().optional(),
   reason: z.string().optional(),
+  verify: z
+    .object({
+      status: z.enum(['ok', 'failed']),
+      verified_at: z.string().openapi({ format: 'date-time' }),
+      age_seconds: z.number().int(),
+      file: z.string().nullable(),
+      error: z.string().optional(),
+    })
+    .optional()
+    .openapi({ description: 'The last restore drill; absent until one has run' }),
 });
 const diskCheckSchema = z.object({
   status: z.enum(['ok', 'low', 'unknown']),
@@ -111,6 +146,8 @@ export type Readiness = z.infer<typeof readinessSchema>;
 type Checks = Readiness['checks'];
 
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+/** A job's error goes into a probe answer read by people and log pipelines: keep it short. */
+const clip = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
 
 /**
  * The database is the one critical dependency: without it nothing answers, so it alone makes the
@@ -193,13 +230,40 @@ export function assessReadiness(facts: ReadinessFacts): Readiness {
     backupCheck = { status: 'invalid', reason: backup.reason };
   } else {
     const stale = backup.ageSeconds > BACKUP_STALE_AFTER_SECONDS;
-    if (!backup.ok) problems.push(`the last backup failed (${backup.finishedAt.toISOString()})`);
-    else if (stale) problems.push(`the last backup is ${round(backup.ageSeconds / 3600, 1)} h old`);
+    const error = backup.error ? clip(backup.error) : undefined;
+    if (!backup.ok) {
+      problems.push(
+        `the last backup failed (${backup.finishedAt.toISOString()})${error ? `: ${error}` : ''}`,
+      );
+    } else if (stale) {
+      problems.push(`the last backup is ${round(backup.ageSeconds / 3600, 1)} h old`);
+    }
+    // A backup that does not restore is no backup: a failed drill is a failure until one passes.
+    const { verify } = backup;
+    const verifyError = verify?.error ? clip(verify.error) : undefined;
+    if (verify && !verify.ok) {
+      problems.push(
+        `the last restore drill failed (${verify.at.toISOString()}${verify.file ? `, ${verify.file}` : ''})${verifyError ? `: ${verifyError}` : ''}`,
+      );
+    }
     backupCheck = {
-      status: !backup.ok ? 'failed' : stale ? 'stale' : 'ok',
+      status: !backup.ok || (verify && !verify.ok) ? 'failed' : stale ? 'stale' : 'ok',
       finished_at: backup.finishedAt.toISOString(),
       age_seconds: Math.round(backup.ageSeconds),
       size_bytes: backup.sizeBytes,
+      ...(backup.file !== undefined ? { file: backup.file } : {}),
+      ...(error ? { error } : {}),
+      ...(verify
+        ? {
+            verify: {
+              status: verify.ok ? ('ok' as const) : ('failed' as const),
+              verified_at: verify.at.toISOString(),
+              age_seconds: Math.round(verify.ageSeconds),
+              file: verify.file,
+              ...(verifyError ? { error: verifyError } : {}),
+            },
+          }
+        : {}),
     };
   }
 

@@ -116,9 +116,11 @@ async function backupFacts(path: string | undefined): Promise<BackupFacts> {
       'the backup status file',
     );
     if (status.state !== 'known') return status;
+    const ageOf = (at: Date) => Math.max(0, (Date.now() - at.getTime()) / 1000);
     return {
       ...status,
-      ageSeconds: Math.max(0, (Date.now() - status.finishedAt.getTime()) / 1000),
+      ageSeconds: ageOf(status.finishedAt),
+      verify: status.verify ? { ...status.verify, ageSeconds: ageOf(status.verify.at) } : null,
     };
   } catch (error) {
     return { state: 'invalid', reason: message(error) };
