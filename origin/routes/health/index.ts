@@ -36,7 +36,8 @@ const readinessRoute = createRoute({
   description:
     '503 only when the database (the one critical dependency) is unreachable or does not answer ' +
     'within 2 s. Pending migrations, a stale scheduled source (no success for 26 h), a failed or ' +
-    'old backup (26 h) and a disk under 10% free make it `degraded`, still 200, with a sentence ' +
+    'old backup (26 h), a failed restore drill and a disk under 10% free make it `degraded`, still ' +
+    '200, with a sentence ' +
     'for each in `problems`.',
   responses: {
     200: {
