@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // The edge's access log writes a JSON line per request; the tests that care spy on it.
+    onConsoleLog: (log) => !log.includes('"msg":"request"'),
     projects: [
       {
         test: {

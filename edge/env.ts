@@ -30,6 +30,19 @@ export interface Env extends Cloudflare.Env {
    */
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
+  /**
+   * A Slack incoming-webhook URL (`https://hooks.slack.com/services/…`): alerts and the daily
+   * report as `{ text, blocks }`, for the severities ALERT_ROUTES sends to `slack`. The URL is the
+   * credential: never logged. Unset: that channel is skipped with a warning. docs/monitoring.md.
+   */
+  ALERT_SLACK_WEBHOOK_URL?: string;
+  /** Any HTTPS endpoint taking the generic alert JSON (ALERT_ROUTES' `webhook`). Optional. */
+  ALERT_WEBHOOK_URL?: string;
+  /**
+   * When set, deliveries to ALERT_WEBHOOK_URL carry X-Estate-Edge-Timestamp and
+   * X-Estate-Edge-Signature (`v1=` HMAC-SHA256 of `<timestamp>.<body>`) for the receiver to check.
+   */
+  ALERT_WEBHOOK_SECRET?: string;
 }
 
 /** The Hono environment of the edge app. */

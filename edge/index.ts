@@ -16,6 +16,8 @@ import { problemErrorHandler, problemResponse } from './middleware/problem';
 import { rateLimit, rateLimitCounters } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
 import { corsOriginsSchema } from './middleware/security-headers/cors';
+import { scheduled } from './scheduled';
+import { statusJson, statusPage } from './status';
 
 const app = new Hono<AppEnv>();
 
@@ -72,6 +74,11 @@ app.get('/edge/health', (c) => {
   });
 });
 
+// --- The public status page, from the monitoring history alone: it answers when the origin is
+// down, so it sits before authentication (docs/monitoring.md)
+app.get('/status', statusPage);
+app.get('/status.json', statusJson);
+
 // --- Everything else goes to the origin, as someone (docs/edge-auth.md)
 const headersForOrigin = (c: Context<AppEnv>) =>
   originCredentials(c.env, {
@@ -94,16 +101,5 @@ app.all('*', origin.handler);
 
 app.onError(problemErrorHandler());
 
-/** Cron triggers are configured in a later issue; until then this only records that it ran. */
-const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller) => {
-  console.log(
-    JSON.stringify({
-      level: 'info',
-      msg: 'scheduled',
-      cron: controller.cron,
-      at: controller.scheduledTime,
-    }),
-  );
-};
-
+// Cron Triggers ([triggers] in wrangler.toml) run the jobs CRON_JOBS names (edge/scheduled).
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

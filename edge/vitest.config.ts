@@ -30,7 +30,5 @@ export default defineProject({
     name: 'edge',
     include: ['**/*.test.ts'],
     globalSetup: ['test/recording-origin.ts', 'test/quota-store.ts'],
-    // The access log writes a line per request; the tests that care spy on console.log.
-    onConsoleLog: (log) => !log.includes('"msg":"request"'),
   },
 });

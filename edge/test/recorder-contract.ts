@@ -75,6 +75,45 @@ export type ScenarioBehaviour = {
   etag?: string;
   /** Echoed in every body, to tell answers from before and after a change. */
   label?: string;
+  /**
+   * Fixed answers by `METHOD /path` (path without the query), e.g. `'GET /health/ready'`: a
+   * stand-in for the origin's readiness and ETL API (edge/scheduled). `delayMs` and `destroy`
+   * still apply; a path not listed answers as above.
+   */
+  routes?: Record<string, ScenarioRoute>;
 };
 
-export type ScenarioCounts = { hits: number; aborted: number; paths: string[] };
+export type ScenarioRoute = { status?: number; body?: unknown };
+
+/** What a scenario received, with the scope of the edge assertion it carried (null: none valid). */
+export type ScenarioRequest = { method: string; path: string; body: string; scope: string | null };
+
+export type ScenarioCounts = {
+  hits: number;
+  aborted: number;
+  paths: string[];
+  requests: ScenarioRequest[];
+};
+
+/**
+ * A stand-in for Slack or any alert webhook: `POST /__webhook/<id>` is a delivery, recorded and
+ * answered 200 (or the configured failure); `POST /__webhook-control/<id>` with a
+ * WebhookBehaviour configures it; `GET /__webhook-control/<id>` returns its WebhookLog.
+ */
+export const webhookPath = '/__webhook/';
+export const webhookControlPath = '/__webhook-control/';
+
+export type WebhookBehaviour = {
+  /** Answer the next `fail` deliveries with `status` (default 503) instead of 200. */
+  fail?: number;
+  status?: number;
+};
+
+export type WebhookAttempt = {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+};
+
+/** Every attempt in arrival order, failed ones included. */
+export type WebhookLog = { attempts: WebhookAttempt[] };

@@ -9,10 +9,15 @@ import {
   type RecordedRequest,
   recordingsPath,
   type ScenarioBehaviour,
+  type ScenarioRequest,
   type TestJwk,
   testAdminScopes,
   testApiKeyKinds,
   testReadScopes,
+  type WebhookAttempt,
+  type WebhookBehaviour,
+  webhookControlPath,
+  webhookPath,
 } from './recorder-contract';
 
 /**
@@ -22,7 +27,8 @@ import {
  * for the unreachable-origin tests.
  *
  * Special paths: `GET /__recordings/<request id>` returns the recordings for that id;
- * `/status/<code>` answers with that status; `/slow/<ms>` waits before sending headers.
+ * `/status/<code>` answers with that status; `/slow/<ms>` waits before sending headers;
+ * `/__webhook/<id>` records alert deliveries (recorder-contract.ts says how to steer and read it).
  *
  * Identity, as the real origin does it, from keys generated here with jose: `GET
  * /.well-known/jwks.json` serves the public keys and `POST /v1/auth/introspect-key` answers API-key
@@ -41,8 +47,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const scenario = (id: string): Scenario => {
     let found = scenarios.get(id);
     if (!found) {
-      found = { behaviour: {}, hits: 0, aborted: 0, paths: [] };
+      found = { behaviour: {}, hits: 0, aborted: 0, paths: [], requests: [] };
       scenarios.set(id, found);
+    }
+    return found;
+  };
+
+  const webhooks = new Map<string, { behaviour: WebhookBehaviour; attempts: WebhookAttempt[] }>();
+  const webhook = (id: string) => {
+    let found = webhooks.get(id);
+    if (!found) {
+      found = { behaviour: {}, attempts: [] };
+      webhooks.set(id, found);
     }
     return found;
   };
@@ -51,6 +67,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (req.method === 'GET' && req.url?.startsWith(recordingsPath)) {
       const id = decodeURIComponent(req.url.slice(recordingsPath.length));
       return json(res, 200, recordings.get(id) ?? []);
+    }
+    const isControl = req.url?.startsWith(webhookControlPath) ?? false;
+    if (isControl || req.url?.startsWith(webhookPath)) {
+      const id = (req.url ?? '').slice((isControl ? webhookControlPath : webhookPath).length);
+      if (!/^[\w-]+$/.test(id)) return json(res, 404, { detail: 'no such webhook' });
+      const w = webhook(id);
+      const body = await readBody(req);
+      if (isControl && req.method === 'POST') w.behaviour = JSON.parse(body) as WebhookBehaviour;
+      if (isControl) return json(res, 200, { attempts: w.attempts });
+      const failing = (w.behaviour.fail ?? 0) > 0;
+      if (failing) w.behaviour.fail = (w.behaviour.fail ?? 0) - 1;
+      const status = failing ? (w.behaviour.status ?? 503) : 200;
+      w.attempts.push({ status, headers: req.headers, body });
+      return json(res, status, { ok: !failing });
     }
     const control = /^\/__scenario\/([\w-]+)$/.exec(req.url ?? '');
     if (control?.[1]) {
@@ -65,7 +95,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       // Identity stays the recorder's own, so tokens and API keys work against any scenario.
       if (scoped[2] === '/.well-known/jwks.json' || scoped[2] === introspectionPath)
         url = scoped[2];
-      else return playScenario(scenario(scoped[1]), scoped[2], req, res);
+      else return playScenario(scenario(scoped[1]), scoped[2], req, res, secret);
     }
 
     const body = await readBody(req);
@@ -119,6 +149,7 @@ type Scenario = {
   /** Requests whose client (the edge) hung up before the answer was sent. */
   aborted: number;
   paths: string[];
+  requests: ScenarioRequest[];
 };
 
 /**
@@ -131,6 +162,7 @@ async function playScenario(
   path: string,
   req: IncomingMessage,
   res: ServerResponse,
+  secret: string,
 ): Promise<void> {
   const b = s.behaviour;
   if (path === '/health/data-version') {
@@ -139,7 +171,9 @@ async function playScenario(
   }
   s.hits += 1;
   s.paths.push(path);
-  await readBody(req);
+  const body = await readBody(req);
+  const assertion = await verifyEdgeAssertion(req.headers['x-edge-assertion'], secret);
+  s.requests.push({ method: req.method ?? '', path, body, scope: assertion?.scope ?? null });
   let finished = false;
   res.on('close', () => {
     if (!finished) s.aborted += 1;
@@ -149,6 +183,11 @@ async function playScenario(
   if (b.destroy) {
     req.socket.destroy();
     return;
+  }
+  const route = b.routes?.[`${req.method} ${path.split('?')[0]}`];
+  if (route) {
+    finished = true;
+    return json(res, route.status ?? 200, route.body ?? null);
   }
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (b.cacheControl) headers['Cache-Control'] = b.cacheControl;

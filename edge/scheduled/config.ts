@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { configVar } from '../lib/config';
+
+/** The jobs a cron can run (docs/monitoring.md). */
+export const jobNames = ['health', 'etl', 'report'] as const;
+export type JobName = (typeof jobNames)[number];
+
+/**
+ * CRON_JOBS in wrangler.toml: which jobs each cron of `[triggers] crons` runs, e.g. the health
+ * check and the ETL scheduler every five minutes and `"0 7 * * *" = ["report"]`. The handler
+ * dispatches on `controller.cron`, the expression exactly as written in `[triggers]`.
+ */
+export const cronJobsSchema = z.record(
+  z.string().min(9).max(120),
+  z.array(z.enum(jobNames)).min(1).max(jobNames.length),
+);
+export type CronJobs = z.infer<typeof cronJobsSchema>;
+
+/** Where notifications can go; each one's URL is a secret (edge/env.ts). */
+export const channelNames = ['slack', 'webhook'] as const;
+export type ChannelName = (typeof channelNames)[number];
+
+const channels = z.array(z.enum(channelNames)).max(channelNames.length);
+
+/**
+ * ALERT_ROUTES in wrangler.toml: the channels of each severity, and of the daily report.
+ * A severity with `[]` is only logged.
+ */
+export const alertRoutesSchema = z.strictObject({
+  critical: channels.default(['slack', 'webhook']),
+  warning: channels.default(['webhook']),
+  report: channels.default(['webhook']),
+});
+export type AlertRoutes = z.infer<typeof alertRoutesSchema>;
+
+/**
+ * MONITORING in wrangler.toml: the health check's thresholds, the alert windows, the history
+ * kept in Redis and how webhooks are retried. Minutes for the windows an operator reasons about,
+ * milliseconds for the timeouts.
+ */
+export const monitoringSchema = z
+  .strictObject({
+    /** Redis key prefix, so two deployments can share a Redis (as RATE_LIMITS.prefix). */
+    prefix: z
+      .string()
+      .regex(/^[\w:.-]{1,64}$/)
+      .default('estate-edge:mon'),
+    /** How often the `health` job runs (its cron's period): sizes the history and "stale". */
+    interval_minutes: z.number().int().min(1).max(60).default(5),
+    /** History kept for uptime: days × samples per day (2016 for 7 days every 5 minutes). */
+    history_days: z.number().int().min(1).max(31).default(7),
+    /** The readiness probe's deadline; a probe that takes longer is "origin down". */
+    health_timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+    /** A readiness answer slower than this makes the `latency` check degraded. */
+    slow_ms: z.number().int().min(10).max(60_000).default(2_000),
+    /** Consecutive bad checks before a check counts as down or degraded (and alerts). */
+    fail_after: z.number().int().min(1).max(10).default(2),
+    /** The same alert (same check, same state) is not sent again within this window. */
+    suppress_minutes: z.number().int().min(0).max(10_080).default(30),
+    /** A check still down or degraded this long after its last alert gets a reminder. */
+    remind_minutes: z.number().int().min(1).max(10_080).default(240),
+    /**
+     * How far back the `etl` job looks for a source's scheduled time it has not started yet. More
+     * than `interval_minutes` lets the next tick catch a slot a failed tick missed; the lock per
+     * source and slot keeps it to one run. Without Redis only `interval_minutes` is used.
+     */
+    etl_catch_up_minutes: z.number().int().min(1).max(1_440).default(10),
+    /** An isolate reuses what it read for /status this long (the page is public: bounded cost). */
+    status_cache_seconds: z.number().int().min(0).max(300).default(30),
+    /** Transitions kept for the status page and the report. */
+    incidents_kept: z.number().int().min(10).max(1_000).default(200),
+    webhook: z
+      .strictObject({
+        /** Attempts per channel, the first included. */
+        attempts: z.number().int().min(1).max(10).default(4),
+        /** First retry delay; exponential with jitter after. */
+        backoff_ms: z.number().int().min(1).max(60_000).default(500),
+        timeout_ms: z.number().int().min(100).max(30_000).default(5_000),
+      })
+      .default({ attempts: 4, backoff_ms: 500, timeout_ms: 5_000 }),
+  })
+  .refine((m) => m.remind_minutes > m.suppress_minutes, {
+    message: 'remind_minutes must be longer than suppress_minutes',
+    path: ['remind_minutes'],
+  });
+export type MonitoringConfig = z.infer<typeof monitoringSchema>;
+
+/** The vars and secrets the scheduled jobs and the status page read. */
+export type MonitoringBindings = {
+  CRON_JOBS?: unknown;
+  ALERT_ROUTES?: unknown;
+  MONITORING?: unknown;
+  ENVIRONMENT?: string;
+  ORIGIN_URL: string;
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  ALERT_SLACK_WEBHOOK_URL?: string;
+  ALERT_WEBHOOK_URL?: string;
+  ALERT_WEBHOOK_SECRET?: string;
+};
+
+/** MONITORING, checked once per distinct value (an absent var means every default). */
+export function monitoringConfig(env: MonitoringBindings): MonitoringConfig {
+  return configVar('MONITORING', env.MONITORING ?? {}, monitoringSchema);
+}
+
+export function alertRoutes(env: MonitoringBindings): AlertRoutes {
+  return configVar('ALERT_ROUTES', env.ALERT_ROUTES ?? {}, alertRoutesSchema);
+}
+
+export function cronJobs(env: MonitoringBindings): CronJobs {
+  return configVar('CRON_JOBS', env.CRON_JOBS ?? {}, cronJobsSchema);
+}
+
+/** Samples the history holds: `history_days` of one every `interval_minutes`. */
+export function historyLength(config: MonitoringConfig): number {
+  return Math.ceil((config.history_days * 24 * 60) / config.interval_minutes);
+}
+
+export const MINUTE_MS = 60_000;
