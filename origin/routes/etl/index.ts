@@ -9,7 +9,14 @@ import {
   startRunHandler,
   startRunRoute,
 } from './runs.js';
-import { getSourceHandler, getSourceRoute, putSourceHandler, putSourceRoute } from './sources.js';
+import {
+  getSourceHandler,
+  getSourceRoute,
+  listSourcesHandler,
+  listSourcesRoute,
+  putSourceHandler,
+  putSourceRoute,
+} from './sources.js';
 
 /**
  * The ETL admin API under /v1/etl: start and inspect runs, read and replace source definitions.
@@ -21,5 +28,6 @@ export const etlRoutes = createRouter()
   .openapi(listRunsRoute, listRunsHandler)
   .openapi(getRunRoute, getRunHandler)
   .openapi(listRejectsRoute, listRejectsHandler)
+  .openapi(listSourcesRoute, listSourcesHandler)
   .openapi(getSourceRoute, getSourceHandler)
   .openapi(putSourceRoute, putSourceHandler);

@@ -52,6 +52,29 @@ afterAll(async () => {
   await t?.drop();
 });
 
+describe('GET /v1/etl/sources', () => {
+  it('lists every declared source with its schedule, by name', async () => {
+    const res = await app.request('/v1/etl/sources');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { items: (SourceInput & { id: number })[] };
+    const names = body.items.map((s) => s.name);
+    expect(names).toEqual([...names].sort());
+    for (const declared of shipped) {
+      const listed = body.items.find((s) => s.name === declared.name);
+      expect(listed?.schedule ?? null, declared.name).toBe(declared.schedule ?? null);
+    }
+    const [row] = await t.db.rows<{ n: number }>(sql`SELECT count(*)::int AS n FROM etl_sources`);
+    expect(body.items).toHaveLength(row?.n ?? -1);
+  });
+
+  it('refuses unknown query parameters rather than ignoring them', async () => {
+    const res = await app.request('/v1/etl/sources?limit=5');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(((await res.json()) as Problem).detail).toContain('limit');
+  });
+});
+
 describe('GET /v1/etl/sources/{name}', () => {
   it('answers the shipped King County source as sources.json declares it', async () => {
     const res = await app.request('/v1/etl/sources/king-county');

@@ -2,7 +2,7 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import { appendAudit } from '../../auth/audit.js';
 import { InvalidParameterError } from '../../errors.js';
-import { getSource, upsertSource } from '../../etl/sources.js';
+import { getSource, listSources, upsertSource } from '../../etl/sources.js';
 import { requireScope } from '../../http/authz.js';
 import { auditContextOf } from '../../http/principal.js';
 import { problemResponse } from '../../http/problem-schema.js';
@@ -14,6 +14,33 @@ const TAG = ['ETL'];
 const nameParams = z.strictObject({
   name: sourceName.openapi({ param: { name: 'name', in: 'path' } }),
 });
+
+// --- GET /sources
+
+export const listSourcesRoute = createRoute({
+  method: 'get',
+  path: '/sources',
+  tags: TAG,
+  summary: 'Every declared source, by name: what the edge scheduler reads for cron expressions',
+  middleware: [requireScope('etl:read')] as const,
+  // No parameters: an unknown one is refused rather than silently ignored, like everywhere else.
+  request: { query: z.strictObject({}) },
+  responses: {
+    200: {
+      description: 'The sources',
+      content: {
+        'application/json': {
+          schema: z.object({ items: z.array(storedSourceSchema) }).openapi('EtlSourceList'),
+        },
+      },
+    },
+    400: problemResponse('An unknown query parameter'),
+  },
+});
+
+export const listSourcesHandler: RouteHandler<typeof listSourcesRoute, AppEnv> = async (c) => {
+  return c.json({ items: await listSources(c.get('deps').db) }, 200);
+};
 
 // --- GET /sources/{name}
 
