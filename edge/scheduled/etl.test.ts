@@ -6,8 +6,6 @@ import {
   FIVE_MINUTES,
   MINUTE,
   monitoringVars,
-  readiness,
-  readyRoute,
   runCron,
   storedList,
 } from './testing';
@@ -123,33 +121,18 @@ describe('the ETL scheduler', () => {
     expect(outcomes).toEqual(['started', 'unreachable']);
   });
 
-  it('reads each scheduled source by name when the origin has no source list', async () => {
-    const { origin, starts, vars } = await setup({
-      'GET /v1/etl/sources': { status: 404, body: { detail: 'no route' } },
-      ...readyRoute(
-        readiness({
-          etl: {
-            status: 'ok',
-            sources: [
-              { name: 'hourly', enabled: true, scheduled: true, stale: false, age_seconds: 60 },
-              { name: 'by-hand', enabled: true, scheduled: false, stale: false, age_seconds: 60 },
-            ],
-          },
-        }),
-      ),
-      'GET /v1/etl/sources/hourly': { body: sources[0] },
+  it('logs and starts nothing when the origin cannot list its sources', async () => {
+    const { starts, vars } = await setup({
+      'GET /v1/etl/sources': { status: 503, body: { detail: 'database down' } },
     });
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
 
     await runCron(vars, { at: sevenOClock });
 
-    const paths = (await origin.counts()).requests.map((r) => `${r.method} ${r.path}`);
-    expect(paths).toEqual([
-      'GET /v1/etl/sources',
-      'GET /health/ready',
-      'GET /v1/etl/sources/hourly',
-      'POST /v1/etl/runs',
-    ]);
-    expect(await starts()).toHaveLength(1);
+    const lines = error.mock.calls.map((c) => String(c[0]));
+    error.mockRestore();
+    expect(lines.some((l) => l.includes('GET /v1/etl/sources: answered 503'))).toBe(true);
+    expect(await starts()).toEqual([]);
   });
 
   it('logs and starts nothing when the source list is malformed', async () => {
