@@ -2,13 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ScenarioRoute } from '../test/recorder-contract';
 import { scenario } from '../test/scenario';
 import { type EtlStart, etlStartsKey } from './etl';
-import {
-  FIVE_MINUTES,
-  MINUTE,
-  monitoringVars,
-  runCron,
-  storedList,
-} from './testing';
+import { FIVE_MINUTES, MINUTE, monitoringVars, runCron, storedList } from './testing';
 
 /** This file is about the ETL job: the health job that shares its cron stays out of the way. */
 const etlOnly = { CRON_JOBS: { [FIVE_MINUTES]: ['etl'] } };

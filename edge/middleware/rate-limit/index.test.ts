@@ -325,3 +325,28 @@ describe('RATE_LIMITS', () => {
     error.mockRestore();
   });
 });
+
+describe('a quota store behind Cloudflare Access', () => {
+  it('is sent the Access service token with every Redis request', async () => {
+    const s = await scenario();
+    const clientId = `${crypto.randomUUID()}.access`;
+    await s.fetch(
+      '/v1/listings',
+      from(ip()),
+      quotas(limits({}), {
+        // The recording origin stands in for SRH behind Access: it records what it was sent.
+        UPSTASH_REDIS_REST_URL: inject('originUrl'),
+        CF_ACCESS_CLIENT_ID: clientId,
+        CF_ACCESS_CLIENT_SECRET: 'access-secret',
+      }),
+    );
+    const recorded = (await (
+      await fetch(`${inject('originUrl')}/__recordings/missing`)
+    ).json()) as { headers: Record<string, string> }[];
+
+    const ours = recorded.filter((r) => r.headers['cf-access-client-id'] === clientId);
+    expect(ours.length).toBeGreaterThan(0);
+    expect(ours[0]?.headers['cf-access-client-secret']).toBe('access-secret');
+    expect(ours[0]?.headers.authorization).toBe(`Bearer ${inject('quotaStoreToken')}`);
+  });
+});

@@ -18,6 +18,8 @@ export type RateLimitBindings = {
   BURST_LIMITER?: RateLimit;
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
+  CF_ACCESS_CLIENT_ID?: string;
+  CF_ACCESS_CLIENT_SECRET?: string;
 };
 
 type RateLimitEnv = {
@@ -135,6 +137,7 @@ function defaultStore(env: RateLimitBindings, config: RateLimitConfig): QuotaSto
     token: env.UPSTASH_REDIS_REST_TOKEN,
     prefix: config.prefix,
     timeoutMs: config.timeout_ms,
+    access: env,
   });
 }
 

@@ -1,5 +1,6 @@
 import { Ratelimit } from '@upstash/ratelimit';
-import { Redis } from '@upstash/redis/cloudflare';
+import type { Redis } from '@upstash/redis/cloudflare';
+import { type AccessCredentials, upstashRedis } from '../../lib/upstash';
 import type { Window } from './config';
 import type { QuotaCheck, QuotaOutcome, QuotaStore, QuotaVerdict } from './quota-store';
 
@@ -15,21 +16,26 @@ export type UpstashQuotaStoreOptions = {
   token: string;
   prefix: string;
   timeoutMs: number;
+  /** The Access service token, for an SRH behind the tunnel. */
+  access?: AccessCredentials;
 };
 
-function client(url: string, token: string): Redis {
+function client(url: string, token: string, access: AccessCredentials = {}): Redis {
   // Keyed by both: a rotated token must not keep using the client made with the old one.
-  const key = `${url}\u0000${token}`;
+  const key = `${url}\u0000${token}\u0000${access.CF_ACCESS_CLIENT_ID ?? ''}`;
   let redis = clients.get(key);
   if (!redis) {
-    redis = new Redis({
-      url,
-      token,
-      // The fail mode decides what an outage means; retrying here would only hold every
-      // request for the backoff (50 ms × e^n, 5 times by default) before it decides anyway.
-      retry: false,
-      enableTelemetry: false,
-    });
+    redis = upstashRedis(
+      {
+        url,
+        token,
+        // The fail mode decides what an outage means; retrying here would only hold every
+        // request for the backoff (50 ms × e^n, 5 times by default) before it decides anyway.
+        retry: false,
+        enableTelemetry: false,
+      },
+      access,
+    );
     clients.set(key, redis);
   }
   return redis;
@@ -54,7 +60,7 @@ function limiter(redis: Redis, options: UpstashQuotaStoreOptions, check: QuotaCh
 
 /** Sliding-window quotas in Redis through the Upstash REST protocol (Upstash, SRH, or ours). */
 export function upstashQuotaStore(options: UpstashQuotaStoreOptions): QuotaStore {
-  const redis = client(options.url, options.token);
+  const redis = client(options.url, options.token, options.access);
   return {
     kind: 'upstash',
     async limit(checks) {

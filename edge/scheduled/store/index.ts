@@ -1,10 +1,11 @@
+import type { AccessCredentials } from '../../lib/upstash';
 import type { MonitorStore } from './interface';
 import { noopMonitorStore } from './noop';
 import { upstashMonitorStore } from './upstash';
 
 export type { MonitorStore, StoreWrite } from './interface';
 
-export type MonitorStoreEnv = {
+export type MonitorStoreEnv = AccessCredentials & {
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
 };
@@ -22,5 +23,5 @@ export function monitorStore(
 ): MonitorStore {
   const { UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token } = env;
   if (!url || !token) return noopMonitorStore;
-  return upstashMonitorStore({ url, token, ...options });
+  return upstashMonitorStore({ url, token, ...options, access: env });
 }

@@ -1,4 +1,4 @@
-import { Redis } from '@upstash/redis/cloudflare';
+import { type AccessCredentials, upstashRedis } from '../../lib/upstash';
 import type { MonitorStore, StoreWrite } from './interface';
 
 export type UpstashMonitorStoreOptions = {
@@ -7,6 +7,8 @@ export type UpstashMonitorStoreOptions = {
   prefix: string;
   /** Per Redis request; a hung store must not hold a cron run or the status page. */
   timeoutMs: number;
+  /** The Access service token, for an SRH behind the tunnel. */
+  access?: AccessCredentials;
 };
 
 function parse(value: unknown): unknown {
@@ -20,17 +22,20 @@ function parse(value: unknown): unknown {
 
 /** The monitoring store in Redis through the Upstash REST protocol (Upstash, SRH, or ours). */
 export function upstashMonitorStore(options: UpstashMonitorStoreOptions): MonitorStore {
-  const redis = new Redis({
-    url: options.url,
-    token: options.token,
-    enableTelemetry: false,
-    // Values are JSON we write and parse ourselves, checked by a schema where they are used:
-    // the client's own parsing would turn a string that looks like a number into one.
-    automaticDeserialization: false,
-    // Two quick retries for a dropped connection; a store that stays down is reported by the job.
-    retry: { retries: 2, backoff: (n) => 100 * 2 ** n },
-    signal: () => AbortSignal.timeout(options.timeoutMs),
-  });
+  const redis = upstashRedis(
+    {
+      url: options.url,
+      token: options.token,
+      enableTelemetry: false,
+      // Values are JSON we write and parse ourselves, checked by a schema where they are used:
+      // the client's own parsing would turn a string that looks like a number into one.
+      automaticDeserialization: false,
+      // Two quick retries for a dropped connection; a store that stays down is reported by the job.
+      retry: { retries: 2, backoff: (n) => 100 * 2 ** n },
+      signal: () => AbortSignal.timeout(options.timeoutMs),
+    },
+    options.access,
+  );
   const key = (name: string) => `${options.prefix}:${name}`;
   return {
     kind: 'upstash',
