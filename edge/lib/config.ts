@@ -9,6 +9,9 @@ export class ConfigError extends Error {
 }
 
 const parsed = new Map<string, unknown>();
+// Structured vars arrive as the same object on every request of an isolate: found by identity
+// first, the hot path does not serialise them each time.
+const parsedObjects = new WeakMap<object, Map<string, unknown>>();
 
 /**
  * Reads a structured var (a TOML table or array in wrangler.toml, or the same as a JSON string
@@ -20,6 +23,18 @@ const parsed = new Map<string, unknown>();
  *   const rules = configVar('CACHE_RULES', c.env.CACHE_RULES, cacheRulesSchema);
  */
 export function configVar<S extends z.ZodType>(name: string, raw: unknown, schema: S): z.output<S> {
+  const byObject = typeof raw === 'object' && raw !== null ? parsedObjects.get(raw) : undefined;
+  if (byObject?.has(name)) return byObject.get(name) as z.output<S>;
+  const value = parseConfig(name, raw, schema);
+  if (typeof raw === 'object' && raw !== null) {
+    const entry = byObject ?? new Map<string, unknown>();
+    entry.set(name, value);
+    parsedObjects.set(raw, entry);
+  }
+  return value;
+}
+
+function parseConfig<S extends z.ZodType>(name: string, raw: unknown, schema: S): z.output<S> {
   const text = typeof raw === 'string' ? raw : JSON.stringify(raw ?? null);
   const key = `${name}\u0000${text}`;
   if (parsed.has(key)) return parsed.get(key) as z.output<S>;

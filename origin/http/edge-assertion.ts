@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { errors, type JWTPayload, jwtVerify } from 'jose';
 import { problem } from './problem.js';
@@ -110,6 +111,8 @@ const ENFORCED_KEY = 'edgeAssertionEnforced';
  */
 export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler {
   const secretBytes = new TextEncoder().encode(options.secret);
+  // Imported once: jose would import the raw bytes again on every request.
+  const secretKey = createSecretKey(secretBytes);
   if (secretBytes.length < 32)
     throw new TypeError(
       'edgeAssertion: the secret (EDGE_ASSERTION_SECRET) needs at least 32 bytes',
@@ -134,7 +137,7 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
       if (!required) return next();
       return refuse(c, 'the request did not come through the edge (no edge assertion)');
     }
-    const verified = await verifyAssertion(assertion, secretBytes, clockTolerance);
+    const verified = await verifyAssertion(assertion, secretKey, clockTolerance);
     if (typeof verified === 'string') return refuse(c, verified);
     const { principal, jti, exp } = verified;
     if (!seen.firstSighting(jti, exp, Math.floor(Date.now() / 1000)))
@@ -167,7 +170,7 @@ type Verified = { principal: EdgePrincipal; jti: string; exp: number };
 /** The principal, or a sentence saying why the assertion is refused (never the secret). */
 async function verifyAssertion(
   assertion: string,
-  secret: Uint8Array,
+  secret: KeyObject,
   clockTolerance: number,
 ): Promise<Verified | string> {
   if (assertion.length > MAX_ASSERTION_LENGTH) return 'the edge assertion is too long';

@@ -14,7 +14,7 @@ import { CACHE_KEY_ORIGIN } from './key';
  */
 type Known = { version: string; fetchedAt: number };
 
-type OriginState = { known?: Known; refreshing?: Promise<void> };
+type OriginState = { known?: Known; refreshing?: boolean };
 // Per origin URL: one in production, one per scenario in tests.
 const origins = new Map<string, OriginState>();
 const SHARED_KEY = `${CACHE_KEY_ORIGIN}/__data-version`;
@@ -36,14 +36,22 @@ export async function dataVersion(source: DataVersionSource): Promise<string | u
   const age = state.known ? Date.now() - state.known.fetchedAt : Number.POSITIVE_INFINITY;
   if (age < ttlMs) return state.known?.version;
   const current = state;
-  current.refreshing ??= refresh(source, current, ttlMs).finally(() => {
-    current.refreshing = undefined;
-  });
+  // A promise made in one request must not be awaited by another: workerd warns ("a promise was
+  // resolved or rejected from a different request context") and the waiting request can hang.
+  // So requests share a flag, never the refresh itself: one background refresh at a time, and a
+  // request that must wait (the version is over 3 TTLs old) fetches for itself.
   if (age < 3 * ttlMs) {
-    source.waitUntil(current.refreshing);
+    if (!current.refreshing) {
+      current.refreshing = true;
+      source.waitUntil(
+        refresh(source, current, ttlMs).finally(() => {
+          current.refreshing = false;
+        }),
+      );
+    }
     return current.known?.version;
   }
-  await current.refreshing;
+  await refresh(source, current, ttlMs);
   return current.known?.version;
 }
 
