@@ -13,7 +13,10 @@ export type AccessCredentials = { CF_ACCESS_CLIENT_ID?: string; CF_ACCESS_CLIENT
  * map is what every request is sent with; edge/middleware/rate-limit/index.test.ts checks the headers arrive.
  */
 export function upstashRedis(config: RedisConfigCloudflare, access: AccessCredentials = {}): Redis {
-  const redis = new Redis(config);
+  // Auto-pipelining (on by default) batches the commands of concurrent requests into one fetch
+  // made by whichever request came first; in workerd a request must not wait on another's I/O,
+  // and under load the quota checks then hang until their timeout (seen in bench:edge).
+  const redis = new Redis({ enableAutoPipelining: false, ...config });
   if (access.CF_ACCESS_CLIENT_ID && access.CF_ACCESS_CLIENT_SECRET) {
     const client = (redis as unknown as { client?: { headers?: Record<string, string> } }).client;
     if (!client?.headers) throw new Error('@upstash/redis changed: cannot add the Access headers');
