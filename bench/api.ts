@@ -3,6 +3,7 @@
  * database (the limit), on this machine, in one run.
  *
  *   npm run bench:api -- [--rows 1000000] [--runs 3] [--duration 10] [--warmup 2]
+ *                        [--load-generator node|autocannon] [--json-out <path>]
  *
  * It loads N synthetic listings with the real ETL into a scratch database, stores 24 ZIP-sized
  * areas, starts the real origin in a child process on 127.0.0.1, and per endpoint and run drives
@@ -12,7 +13,7 @@
  * Missed targets are reported, never fatal: the exit code is non-zero only when something broke
  * (a non-200 response, a query error). See docs/benchmarks.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,7 +62,16 @@ type Options = {
   requests: number;
   endpoints: Endpoint[];
   adminUrl: string;
+  /** `node`: bench/api-load.ts. `autocannon`: bench/lib/suite-api-autocannon.ts (same job/reply). */
+  loadGenerator: 'node' | 'autocannon';
+  /** For bench/suite.ts: the results file at this path instead of bench/results/api-<time>.json. */
+  jsonOut?: string;
 };
+
+const LOAD_GENERATORS = {
+  node: 'bench/api-load.ts',
+  autocannon: 'bench/lib/suite-api-autocannon.ts',
+} as const;
 
 function parseOptions(): Options {
   const { values } = parseArgs({
@@ -74,6 +84,8 @@ function parseOptions(): Options {
       pool: { type: 'string' },
       requests: { type: 'string' },
       endpoints: { type: 'string' },
+      'load-generator': { type: 'string' },
+      'json-out': { type: 'string' },
     },
   });
   const whole = (name: string, text: string | undefined, fallback: number, min = 1) => {
@@ -91,6 +103,9 @@ function parseOptions(): Options {
     throw new UsageError(
       `--endpoints: unknown ${unknown.join(', ')}; known: ${ENDPOINTS.join(', ')}`,
     );
+  const loadGenerator = values['load-generator'] ?? 'node';
+  if (loadGenerator !== 'node' && loadGenerator !== 'autocannon')
+    throw new UsageError(`--load-generator: ${loadGenerator}; known: node, autocannon`);
   return {
     rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
     runs: whole('--runs', values.runs, 3),
@@ -102,6 +117,8 @@ function parseOptions(): Options {
     requests: whole('--requests', values.requests, 256),
     endpoints: endpoints as Endpoint[],
     adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    loadGenerator,
+    ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
 }
 
@@ -184,7 +201,7 @@ async function main(): Promise<void> {
     const { port } = (await server.ready) as { port: number };
     for (const e of endpoints) await checkAgainstDirect(db, port, workload, e);
     log(`origin listening on 127.0.0.1:${port} (pool ${options.serverPool}); answers checked`);
-    const load = startChild('load generator', 'bench/api-load.ts');
+    const load = startChild('load generator', LOAD_GENERATORS[options.loadGenerator]);
     const direct = startChild('direct runner', 'bench/api-direct.ts');
     children.push(load, direct);
     // A job's own bound plus room for starting up and winding down; then the child is killed.
@@ -283,7 +300,7 @@ async function main(): Promise<void> {
     );
     const loadLine = `load average (1 min): ${formatFixed(loadAtStart[0] as number, 1)} before, ${formatFixed(Math.min(...loadDuring), 1)}–${formatFixed(Math.max(...loadDuring), 1)} during, on ${machineInfo().cpuCount} cores`;
     console.log(`\n${loadLine}`);
-    const path = await writeResults('api', {
+    const data = {
       benchmark: 'api',
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -303,6 +320,7 @@ async function main(): Promise<void> {
         serverPool: options.serverPool,
         directPool: connections,
         requestsPerEndpoint: options.requests,
+        loadGenerator: options.loadGenerator,
         bboxDegrees: BBOX_DEGREES,
         nearRadiusM: NEAR_RADIUS_M,
         areaRadiusM: AREA_RADIUS_M,
@@ -320,7 +338,11 @@ async function main(): Promise<void> {
       medians: report.medians,
       targets: report.targetResults,
       errors: failures,
-    });
+    };
+    const jsonOut = options.jsonOut;
+    const path = jsonOut
+      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
+      : await writeResults('api', data);
     console.log(`results: ${path}`);
     if (failures > 0) {
       log(`${failures} request(s) failed: see above`);
@@ -335,7 +357,7 @@ async function main(): Promise<void> {
 main().catch((error) => {
   if (error instanceof UsageError) {
     console.error(
-      `${error.message}\nusage: npm run bench:api -- [--rows N] [--runs K] [--duration S] [--warmup S] [--connections C] [--pool P] [--requests R] [--endpoints ${ENDPOINTS.join(',')}]`,
+      `${error.message}\nusage: npm run bench:api -- [--rows N] [--runs K] [--duration S] [--warmup S] [--connections C] [--pool P] [--requests R] [--endpoints ${ENDPOINTS.join(',')}] [--load-generator node|autocannon] [--json-out PATH]`,
     );
     process.exitCode = 2;
     return;

@@ -1,7 +1,7 @@
 /**
  * ETL benchmark: the streaming ETL against raw COPY, on this machine, in one run.
  *
- *   npm run bench:etl -- [--rows 1000000] [--runs 3]
+ *   npm run bench:etl -- [--rows 1000000] [--runs 3] [--json-out <path>]
  *
  * Per repetition: a fresh load of N synthetic listings, a re-run of the same feed with 10% of
  * rows changed, raw COPY of the same rows into `listings` (with its indexes, and with the
@@ -11,7 +11,7 @@
  * See docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,9 +40,14 @@ class UsageError extends Error {
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 const etlRunScript = fileURLToPath(new URL('./etl-run.ts', import.meta.url));
 
-function parseOptions(): { rows: number; runs: number; adminUrl: string } {
+function parseOptions(): { rows: number; runs: number; adminUrl: string; jsonOut?: string } {
   const { values } = parseArgs({
-    options: { rows: { type: 'string' }, runs: { type: 'string' } },
+    options: {
+      rows: { type: 'string' },
+      runs: { type: 'string' },
+      // For bench/suite.ts: the results file at this path instead of bench/results/etl-<time>.json.
+      'json-out': { type: 'string' },
+    },
   });
   const whole = (name: string, text: string | undefined, fallback: number) => {
     if (text === undefined || text === '') return fallback;
@@ -55,6 +60,7 @@ function parseOptions(): { rows: number; runs: number; adminUrl: string } {
     rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
     runs: whole('--runs', values.runs, 3),
     adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
 }
 
@@ -94,7 +100,7 @@ function expectCounts(what: string, got: EtlChildResult['summary'], want: Record
 }
 
 async function main(): Promise<void> {
-  const { rows, runs, adminUrl } = parseOptions();
+  const { rows, runs, adminUrl, jsonOut } = parseOptions();
   const startedAt = new Date();
   const log = (message: string) => console.error(`[bench:etl] ${message}`);
   // synthetic.ts edits every round(1/changed)-th row (i = 0, 10, 20, …): this many.
@@ -209,7 +215,7 @@ async function main(): Promise<void> {
     console.log(report.table);
     console.log(`\n${report.phases}\n`);
     console.log(report.targets);
-    const path = await writeResults('etl', {
+    const data = {
       benchmark: 'etl',
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -219,7 +225,10 @@ async function main(): Promise<void> {
       runs: results,
       medians: report.medians,
       targets: report.targetResults,
-    });
+    };
+    const path = jsonOut
+      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
+      : await writeResults('etl', data);
     console.log(`\nresults: ${path}`);
   } finally {
     await sql.end({ timeout: 5 });
@@ -230,7 +239,9 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   if (error instanceof UsageError) {
-    console.error(`${error.message}\nusage: npm run bench:etl -- [--rows N] [--runs K]`);
+    console.error(
+      `${error.message}\nusage: npm run bench:etl -- [--rows N] [--runs K] [--json-out PATH]`,
+    );
     process.exitCode = 2;
     return;
   }
