@@ -169,9 +169,10 @@ export function printReport(report: Report, print: (line: string) => void): void
 
 /** One line a terminal shows as it is: control characters (a NUL quoted from a file) as '·', cut. */
 function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
-  const clean = text
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f\ufffd]/g, '·')
-    .replaceAll('\n', ' ⏎ ');
+  let clean = '';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    clean += char === '\n' ? ' ⏎ ' : code < 0x20 || code === 0x7f || code === 0xfffd ? '·' : char;
+  }
   return clean.length > 500 ? `${clean.slice(0, 500)}… (${clean.length} characters)` : clean;
 }
