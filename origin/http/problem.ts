@@ -118,6 +118,18 @@ export function problemErrorHandler(logger: Logger): ErrorHandler {
         error.message || 'request refused',
       );
     }
+    if (isDatabaseUnavailable(error)) {
+      // The database restarting or unreachable is an outage, not a bug: 503 tells clients (and
+      // the edge's retries and breaker) to come back, where a 500 would say the request was bad.
+      logger.warn({ err: error, requestId: c.get('requestId' as never) }, 'database unavailable');
+      c.header('Retry-After', '5');
+      return problem(
+        c,
+        503,
+        'Service Unavailable',
+        'the database is unavailable for a moment; retry shortly',
+      );
+    }
     logger.error({ err: error, requestId: c.get('requestId' as never) }, 'unhandled error');
     return problem(
       c,
@@ -126,4 +138,36 @@ export function problemErrorHandler(logger: Logger): ErrorHandler {
       'an unexpected error occurred; quote the request id when reporting it',
     );
   };
+}
+
+/**
+ * Errors that mean "the database cannot be reached right now": socket errors, postgres-js's own
+ * connection codes, SQLSTATE class 08 (connection exception) and the shutdown/startup codes a
+ * restarting server sends (57P01-57P03), too many connections (53300). drizzle wraps driver errors
+ * ("Failed query: …"), so the cause chain is followed.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const connectionCodes = new Set([
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EPIPE',
+    'ENOTFOUND',
+    'CONNECTION_CLOSED',
+    'CONNECTION_ENDED',
+    'CONNECTION_DESTROYED',
+    'CONNECT_TIMEOUT',
+    '57P01',
+    '57P02',
+    '57P03',
+    '53300',
+  ]);
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (connectionCodes.has(code) || code.startsWith('08')))
+      return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
