@@ -119,6 +119,9 @@ describe('forwarding to the origin', () => {
     const recorded = await recordedFor(res.headers.get('x-request-id') ?? '');
 
     expect(recorded.map((r) => r.method)).toEqual(['GET', 'GET', 'GET']);
+    // Each attempt carries its own assertion: the origin refuses a replayed one.
+    const assertions = recorded.map((r) => r.headers['x-edge-assertion']);
+    expect(new Set(assertions).size).toBe(3);
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ recorded: true });
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');

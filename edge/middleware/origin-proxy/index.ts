@@ -113,9 +113,16 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
     const started = performance.now();
     let attempts = 0;
     const attempt = () =>
-      breaker.policy.execute(() => {
+      breaker.policy.execute(async () => {
         attempts += 1;
-        return proxy(target, { raw: c.req.raw, headers, signal });
+        // Every attempt signs afresh: the origin refuses an assertion it has seen (its jti), so a
+        // retry that resent the first one would turn a 503 into a 401 (found by the reliability
+        // suite during a database restart).
+        const attemptHeaders =
+          attempts === 1
+            ? headers
+            : forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
+        return proxy(target, { raw: c.req.raw, headers: attemptHeaders, signal });
       });
     try {
       const res = await (retriedMethods.has(method) && policy.retries > 0
