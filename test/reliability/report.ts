@@ -68,10 +68,10 @@ export function printReport(report: Report, print: (line: string) => void): void
         .join('')}`,
     );
     print(`  edge cache ${counts(load.judgement.cache)}`);
-    const { deadline504, breaker503 } = load.judgement.slowness;
+    const { deadline504, slow503 } = load.judgement.slowness;
     const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
     print(
-      `  slow       outside the faults, ${n(total(deadline504))} × 504 (the origin past the edge's deadline) and ${n(total(breaker503))} × 503 (a breaker opened by timeouts alone): reported, not failures`,
+      `  slow       outside the faults, ${n(total(deadline504))} × 504 (the origin past the edge's deadline) and ${n(total(slow503))} × 503 (a breaker opened by timeouts alone, an API key not looked up in time): reported, not failures`,
     );
   } else print('  (no load: soak and faults were not run)');
   if (report.soak) {

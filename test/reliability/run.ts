@@ -3,7 +3,7 @@
  * Worker bundle in workerd, the origin as its own process on a private PostGIS cluster, a private
  * Redis behind the REST adapter), then, in order:
  *
- *   1. soak        steady mixed load for 5 minutes (--quick: 30 s)
+ *   1. soak        steady mixed load for 5 minutes (--quick: 20 s)
  *   2. faults      during the same load: origin SIGKILLed, PostgreSQL restarted, Redis killed,
  *                  origin slow, an ETL run SIGKILLed midway
  *   3. fuzz-http   hostile requests to every public endpoint, through the Worker and straight in
@@ -15,21 +15,14 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { prng } from '../../bench/synthetic.js';
 import { projectRoot } from './lib/children.js';
-import { cleaningUp, cleanUp, cleanUpOnSignals, onCleanup } from './lib/cleanup.js';
+import { cleaningUp, cleanUp, cleanUpOnSignals } from './lib/cleanup.js';
 import { type Checksum, listingsChecksum, sameChecksum } from './lib/database.js';
-import { type RunningLoad, startLoad } from './lib/load.js';
-import { CORES, type MachineSampler, machineDuring, sampleMachine } from './lib/machine.js';
 import { type Options, parseOptions, UsageError } from './lib/options.js';
 import { type Platform, startPlatform } from './lib/platform.js';
-import { judge, percentile, slownessWindows } from './lib/verdicts.js';
-import { sleep } from './lib/wait.js';
-import { kinds, type LoadConfig, urlPools } from './load/mix.js';
-import { allowancesOf, type FaultReport, runFaults, summarizeFaults } from './parts/faults.js';
 import { runFuzzEtl } from './parts/fuzz-etl.js';
 import { HUGE_SIZES, runFuzzHttp } from './parts/fuzz-http.js';
-import { runSoak, type SoakWindow, summarizeSoak } from './parts/soak.js';
+import { runUnderLoad } from './parts/under-load.js';
 import { printReport, type Report, writeReport } from './report.js';
 
 const log = (line: string) => console.log(line);
@@ -104,151 +97,7 @@ async function main(): Promise<void> {
   const p = platform;
   const storedAtStart = await listingsChecksum(p.db, { exceptSources: ['synthetic'] });
 
-  const mix = kinds(urlPools(prng(options.seed + 1)));
-  const loadConfig: LoadConfig = {
-    targets: { main: p.workers.main.url.toString(), closed: p.workers.closed.url.toString() },
-    rate: options.rate,
-    seed: options.seed,
-    adminToken: p.adminToken,
-    quotaKey: p.quotaKey,
-    context: { listingIds: p.listingIds, viewerPaths: p.viewerPaths },
-    addresses: 1_000,
-    // Far past every deadline of the edge (10 s at most): a request still unanswered then is a
-    // Worker that hung, not a slow origin; on a starved machine 20 s was reached without one.
-    timeoutMs: 60_000,
-    maxInFlight: 1_024,
-  };
-  report.settings = {
-    gateway: p.settings,
-    load: {
-      rate: options.rate,
-      addresses: loadConfig.addresses,
-      clientTimeoutMs: loadConfig.timeoutMs,
-      mix: Object.fromEntries(
-        mix.map((k) => [k.name, { weight: k.weight, worker: k.target, expect: k.expect }]),
-      ),
-    },
-  };
-
-  const wantsLoad = options.parts.includes('soak') || options.parts.includes('faults');
-  let load: RunningLoad | undefined;
-  let machine: MachineSampler = { samples: [], stop: () => {} };
-  let soakWindow: SoakWindow | undefined;
-  let faultReports: FaultReport[] = [];
-  if (wantsLoad) {
-    load = await startLoad(loadConfig);
-    machine = sampleMachine(options.quick ? 1_000 : 2_000, () => {
-      const postmaster = p.cluster.postmasterPid();
-      return postmaster === undefined ? [] : [postmaster];
-    });
-    const sampler = machine;
-    onCleanup('the machine sampler', () => sampler.stop());
-    const loadStartedAt = load.startedAt;
-    // Cold caches, JIT and connection pools first: the soak measures a service that has started.
-    const warmupS = options.quick ? 5 : 20;
-    log(`\n── warming up: ${warmupS} s of load`);
-    await sleep(warmupS * 1000);
-    if (options.parts.includes('soak')) {
-      log(`\n── soak: ${options.soakSeconds} s of mixed load at ${options.rate}/s`);
-      soakWindow = await runSoak({
-        platform: p,
-        records: load.records,
-        seconds: options.soakSeconds,
-        log,
-      });
-    }
-    if (options.parts.includes('faults')) {
-      log(`\n── faults during load: ${options.faults.join(', ')}`);
-      faultReports = await runFaults(
-        {
-          platform: p,
-          records: load.records,
-          kinds: mix,
-          loadStartedAt,
-          log,
-          timings: options.quick
-            ? { downMs: 1_500, slowMs: 4_000, settleMs: 1_000, etlRows: 20_000 }
-            : { downMs: 5_000, slowMs: 12_000, settleMs: 3_000, etlRows: 45_000 },
-        },
-        options.faults,
-      );
-    }
-    const summary = await load.stop();
-    machine.stop();
-    const records = load.records;
-    const seconds = (summary.stoppedAt - summary.startedAt) / 1000;
-    summarizeFaults(faultReports, records, mix, summary.stoppedAt);
-    const slowness = slownessWindows({
-      main: p.workerLogs.main.events,
-      closed: p.workerLogs.closed.events,
-    });
-    const phaseOf = (at: number) => {
-      if (soakWindow && at >= soakWindow.from && at < soakWindow.to) return 'during the soak';
-      const fault = faultReports.find((f) => at >= f.window.from && at <= f.window.to);
-      return fault ? `during ${fault.fault}` : 'outside the soak and the faults';
-    };
-    const judgement = judge(
-      records,
-      mix,
-      allowancesOf(faultReports),
-      summary.startedAt,
-      slowness,
-      phaseOf,
-    );
-    report.load = {
-      requests: records.length,
-      seconds,
-      targetPerSecond: options.rate,
-      achievedPerSecond: Math.round((summary.sent / seconds) * 10) / 10,
-      shed: summary.shed,
-      maxInFlight: summary.maxInFlight,
-      sendLagP99Ms: percentile(
-        records.map((r) => r[6]).sort((a, b) => a - b),
-        0.99,
-      ),
-      judgement,
-    };
-    for (const u of judgement.unexpected)
-      violations.push(
-        `load: ${u.count} × ${u.reason} (first at ${u.firstAtS} s, ${u.phase}; ${Object.entries(
-          u.kinds,
-        )
-          .map(([kind, count]) => `${kind}×${count}`)
-          .join(' ')})`,
-      );
-    if (soakWindow) {
-      report.soak = summarizeSoak(
-        soakWindow,
-        records,
-        mix,
-        summary.startedAt,
-        slowness,
-        machine.samples,
-      );
-      violations.push(...report.soak.violations);
-    }
-    if (faultReports.length > 0) {
-      for (const f of faultReports)
-        f.machine = machineDuring(machine.samples, f.window.from, f.window.to);
-      report.faults = faultReports;
-      for (const f of faultReports) violations.push(...f.violations);
-    }
-    // Context for every figure above: other processes that competed for the cores.
-    const busiest = Math.max(
-      0,
-      ...(report.soak?.buckets ?? []).map((b) => b.machine?.othersCores ?? 0),
-      ...faultReports.map((f) => f.machine?.othersCores ?? 0),
-    );
-    report.machine = {
-      ...report.machine,
-      duringLoad: machineDuring(machine.samples, summary.startedAt, summary.stoppedAt),
-      ...(busiest > CORES / 4
-        ? {
-            note: `other processes kept up to ${busiest} of ${CORES} cores busy while the load ran: latencies, timeouts and the slowness counted are partly theirs`,
-          }
-        : {}),
-    };
-  }
+  const faultReports = await runUnderLoad({ platform: p, options, log, report, violations });
 
   // The two fuzz parts share nothing but the machine (their own databases and processes; the
   // HTTP one also goes through the Worker to the origin, which the ETL one never touches): side
@@ -276,7 +125,7 @@ async function main(): Promise<void> {
           seed: options.seed,
           plan: options.quick
             ? { rounds: 1, spreadGeneric: true, hugeRecord: false }
-            : { rounds: 3, spreadGeneric: false, hugeRecord: true },
+            : { rounds: 2, spreadGeneric: false, hugeRecord: true },
           log,
         })
       : undefined,

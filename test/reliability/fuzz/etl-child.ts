@@ -104,7 +104,7 @@ process.once('message', async (job: EtlFuzzJob) => {
           runTimeoutMs(file.bytes.length),
         );
       } catch (error) {
-        fail(`the run did not end with a summary: ${(error as Error).message}`);
+        fail(`the run did not end with a summary: ${describe(error)}`);
         // A hung run keeps its connection (and the source's lock with it): start afresh, so the
         // files after it are still tried.
         await db.close().catch(() => undefined);
@@ -196,3 +196,14 @@ process.once('message', async (job: EtlFuzzJob) => {
   process.send?.({ tally });
   process.disconnect?.();
 });
+
+/**
+ * An error that escaped runSource, in words: a hang says so; a database error says what the
+ * database refused (drizzle's "Failed query: <the whole SQL>" only wraps it) and on what.
+ */
+function describe(error: unknown): string {
+  const e = error as Error & { cause?: Error & { code?: string } };
+  if (!e.cause) return e.message;
+  const statement = /^Failed query: (\w+ "?\w+"?)/.exec(e.message)?.[1];
+  return `runSource threw: ${e.cause.message}${e.cause.code ? ` (${e.cause.code})` : ''}${statement ? ` in ${statement}` : ''}`;
+}

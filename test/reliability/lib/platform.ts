@@ -49,7 +49,8 @@ export type WorkerLogTally = {
 
 export type WorkerEvent = {
   at: number;
-  event: 'timeout' | 'unreachable' | 'open' | 'half-open' | 'closed';
+  /** `lookup-timeout`: the origin did not answer an API-key lookup in time (the edge's 503). */
+  event: 'timeout' | 'unreachable' | 'open' | 'half-open' | 'closed' | 'lookup-timeout';
 };
 
 export type Platform = {
@@ -319,7 +320,7 @@ function tallyWorkerLog(tally: WorkerLogTally, { level, message }: WorkerLog): v
   else tally.errors += 1;
   let text = message;
   try {
-    const parsed = JSON.parse(message) as { msg?: string; state?: string };
+    const parsed = JSON.parse(message) as { msg?: string; state?: string; error?: string };
     if (parsed.msg) text = parsed.msg;
     const event =
       parsed.msg === 'origin timed out'
@@ -328,8 +329,16 @@ function tallyWorkerLog(tally: WorkerLogTally, { level, message }: WorkerLog): v
           ? 'unreachable'
           : parsed.msg === 'origin circuit breaker'
             ? parsed.state
-            : undefined;
-    if (event === 'timeout' || event === 'unreachable' || event === 'open' || event === 'half-open')
+            : parsed.msg === 'api key lookup failed' && /timeout|abort/i.test(parsed.error ?? '')
+              ? 'lookup-timeout'
+              : undefined;
+    if (
+      event === 'timeout' ||
+      event === 'unreachable' ||
+      event === 'open' ||
+      event === 'half-open' ||
+      event === 'lookup-timeout'
+    )
       tally.events.push({ at: Date.now(), event });
   } catch {
     // A plain console line: kept as it is.

@@ -46,7 +46,7 @@ export type Judgement = {
    * deadline) and 503s of a breaker that timeouts alone had opened (slownessWindows). Reported,
    * never a failure: the issue wants figures reported, not asserted.
    */
-  slowness: { deadline504: Record<string, number>; breaker503: Record<string, number> };
+  slowness: { deadline504: Record<string, number>; slow503: Record<string, number> };
   unexpected: Unexpected[];
 };
 
@@ -73,7 +73,7 @@ export function judge(
     cache: {},
     intended429: 0,
     intended: {},
-    slowness: { deadline504: {}, breaker503: {} },
+    slowness: { deadline504: {}, slow503: {} },
     unexpected: [],
   };
   const unexpected = new Map<string, Unexpected>();
@@ -128,9 +128,14 @@ export function judge(
         slow[kind.name] = (slow[kind.name] ?? 0) + 1;
       } else if (
         status === 503 &&
-        slowness.some((w) => w.target === kind.target && overlaps(start, duration, w))
+        slowness.some(
+          (w) =>
+            w.target === kind.target &&
+            (!w.apiKeysOnly || kind.credentials === 'quota-key') &&
+            overlaps(start, duration, w),
+        )
       ) {
-        const slow = judgement.slowness.breaker503;
+        const slow = judgement.slowness.slow503;
         slow[kind.name] = (slow[kind.name] ?? 0) + 1;
       } else flag(`${status} that no fault allows`, kind, start);
       continue;
@@ -150,11 +155,18 @@ export function judge(
   return judgement;
 }
 
-export type SlownessWindow = { target: Target; from: number; to: number };
+export type SlownessWindow = {
+  target: Target;
+  from: number;
+  to: number;
+  /** Only requests with an API key: the edge could not look the key up in time. */
+  apiKeysOnly?: boolean;
+};
 
 /**
- * When a Worker's breaker was open because of timeouts alone: the origin was slow (a loaded
- * machine, a cache stampede after an ETL run), not down. From the Worker's own log: each time
+ * When a Worker's breaker was open because of timeouts alone, or an API key could not be looked
+ * up in time: the origin was slow (a loaded machine, a cache stampede after an ETL run), not
+ * down. From the Worker's own log: each time
  * the breaker opened, the failures it had seen since it last closed; the window runs until it
  * closed again (plus a second). A breaker opened by a connection failure is not slowness, and
  * its 503s stay violations outside the faults that allow them (judge checks those first).
@@ -165,7 +177,10 @@ export function slownessWindows(events: Record<Target, readonly WorkerEvent[]>):
     let failures: WorkerEvent['event'][] = [];
     let open: SlownessWindow | undefined;
     for (const { at, event } of events[target]) {
-      if (event === 'timeout' || event === 'unreachable') failures.push(event);
+      // The edge gives a key lookup 5 s (edge/middleware/auth/api-key.ts) and answers 503.
+      if (event === 'lookup-timeout')
+        windows.push({ target, from: at - 6_000, to: at + 1_000, apiKeysOnly: true });
+      else if (event === 'timeout' || event === 'unreachable') failures.push(event);
       else if (event === 'closed') {
         if (open) open.to = at + 1_000;
         open = undefined;
