@@ -172,6 +172,39 @@ describe('body limit', () => {
   });
 });
 
+describe('URL and header size', () => {
+  it('refuses a URL over 8 KiB with 414 problem+json naming the limit, before the origin', async () => {
+    const s = await scenario({});
+    const ok = await s.fetch(`/v1/listings?q=${'a'.repeat(7000)}`);
+    expect(ok.status).toBe(200);
+
+    for (const length of [8200, 20_000, 100_000]) {
+      const res = await s.fetch(`/v1/listings?q=${'%27'.repeat(length / 3)}`);
+      expect(res.status).toBe(414);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      const body = (await res.json()) as { detail: string };
+      expect(body.detail).toMatch(/limit is 8192/);
+    }
+    expect((await s.counts()).hits).toBe(1);
+  });
+
+  it('refuses request headers over 16 KiB with 431 problem+json, before the origin', async () => {
+    const s = await scenario({});
+    const res = await s.fetch('/v1/listings', {
+      headers: { cookie: `session=${'x'.repeat(17 * 1024)}` },
+    });
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/limit is 16384/);
+    // Many small headers count as much as one big one.
+    const many = Object.fromEntries(
+      Array.from({ length: 400 }, (_, i) => [`x-h${i}`, 'v'.repeat(40)]),
+    );
+    expect((await s.fetch('/v1/listings', { headers: many })).status).toBe(431);
+    expect((await s.counts()).hits).toBe(0);
+  });
+});
+
 describe('GET /edge/health', () => {
   it('answers from the Worker alone, with the isolate’s counters and no origin address', async () => {
     const s = await scenario({ status: 500 });

@@ -14,6 +14,7 @@ import { originProxy } from './middleware/origin-proxy';
 import { breakerSnapshot } from './middleware/origin-proxy/policy';
 import { problemErrorHandler, problemResponse } from './middleware/problem';
 import { rateLimit, rateLimitCounters } from './middleware/rate-limit';
+import { requestSize } from './middleware/request-size';
 import { securityHeaders } from './middleware/security-headers';
 import { corsOriginsSchema } from './middleware/security-headers/cors';
 import { scheduled } from './scheduled';
@@ -53,6 +54,9 @@ app.use(
     maxAge: 600,
   }),
 );
+// URLs over 8 KiB (414) and headers over 16 KiB (431), answered here in problem+json: the
+// origin's HTTP parser would answer them with a bare status and no body.
+app.use(requestSize());
 // The origin refuses bodies over 1 MiB too; refusing here saves the trip through the tunnel.
 app.use(
   bodyLimit({

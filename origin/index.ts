@@ -3,11 +3,11 @@
  * install, serve the API, and on SIGTERM/SIGINT stop accepting, drain, and close the database
  * within SHUTDOWN_TIMEOUT_MS.
  */
-import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { identityConfigFrom } from './auth/config.js';
 import { openFromEnv, seedIfEmpty } from './bootstrap.js';
 import { parseEnv } from './env.js';
+import { serveApp } from './http/node-server.js';
 import { createLogger } from './logger.js';
 
 let env: ReturnType<typeof parseEnv>;
@@ -38,7 +38,8 @@ const app = createApp({
       : undefined,
   ops: { dataDir: env.DATA_DIR, backupStatusFile: env.BACKUP_STATUS_FILE },
 });
-const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
+// Oversized or malformed requests get problem+json, not Node's bare status line.
+const server = serveApp(app.fetch, { hostname: env.HOST, port: env.PORT }, (info) => {
   logger.info({ url: `http://${info.address}:${info.port}` }, 'origin listening');
   // Printed plainly too: `npm start` is how newcomers meet the project.
   console.log(`estate-edge origin listening on http://${info.address}:${info.port}`);

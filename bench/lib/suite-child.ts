@@ -42,12 +42,10 @@ export function runPart(
   script: string,
   args: string[],
   timeoutMs: number,
-  env: NodeJS.ProcessEnv = {},
 ): Promise<PartProcessResult> {
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
     // Its own process group: a Ctrl-C at the terminal reaches the suite only, which passes one
     // SIGINT on. Every part handles the first SIGINT by cleaning up; a second would kill it

@@ -314,6 +314,47 @@ describe('JSON formats', () => {
   });
 });
 
+// Found by the reliability suite's fuzz pass: a reason or an error that quoted a NUL made
+// PostgreSQL refuse the COPY or the run record, and the run hung or stayed "running".
+describe('a NUL anywhere in a feed', () => {
+  const mapping: Partial<SourceInput['mapping']> = {
+    key: { fields: ['id'] },
+    fields: { standard_status: 'status', list_price: 'price', latitude: 'lat', longitude: 'lon' },
+  };
+  const line = (id: string, extra = '') =>
+    `{"id":"${id}","status":"Active","price":1${extra},"lat":47.5,"lon":-122.5}`;
+
+  it('in an NDJSON field name: the row is rejected with the NUL shown, the rest load', async () => {
+    const { summary, rejects } = await run(
+      [line('N1'), line('N2', ',"bad\\u0000name":1'), `${line('N3')}\u0000`, line('N4')].join('\n'),
+      mapping,
+      {},
+      'ndjson',
+    );
+    expect(summary).toMatchObject({ status: 'succeeded', rowsInserted: 2, rowsRejected: 2 });
+    expect(rejects.map((r) => r.reason)).toEqual([
+      expect.stringContaining('bad\\0name'),
+      expect.stringMatching(/^not valid JSON/),
+    ]);
+    for (const r of rejects) expect(r.reason).not.toContain('\u0000');
+    expect(rejects[1]?.raw).toContain('\\0');
+  });
+
+  it('in a CSV header: the run fails with a readable error and is not left running', async () => {
+    const { summary } = await run(
+      `${HEADER.replace('status', 'sta\u0000tus')}\n${good('H1')}\n`,
+      {},
+      {},
+      'csv',
+    );
+    expect(summary).toMatchObject({ status: 'failed', error: expect.stringContaining('\\0') });
+    const [record] = await t.db.rows<{ status: string; error: string }>(
+      sql`SELECT status, error FROM etl_runs WHERE id = ${summary.runId}`,
+    );
+    expect(record).toMatchObject({ status: 'failed', error: summary.error });
+  });
+});
+
 describe('what was stored before', () => {
   it('is still there, unchanged, after all of the above', async () => {
     const rows = await t.db.rows<{ source_key: string }>(sql`

@@ -285,6 +285,18 @@ function describeFailure(error: unknown): string {
   const wrapped = error as Error & { cause?: unknown };
   const e = (wrapped.cause instanceof Error ? wrapped.cause : wrapped) as Error & { code?: string };
   // Our own errors already read as sentences; database errors get their SQLSTATE for searching.
-  if (e.code && /^[0-9A-Z]{5}$/.test(e.code)) return `database error ${e.code}: ${e.message}`;
-  return e.message ?? String(error);
+  const text =
+    e.code && /^[0-9A-Z]{5}$/.test(e.code)
+      ? `database error ${e.code}: ${e.message}`
+      : (e.message ?? String(error));
+  return storableText(text, 2000);
+}
+
+/**
+ * Text as the run record can keep it: a message may quote the feed (a header with a NUL, a 1 MB
+ * line), and PostgreSQL refuses NUL in text, which would leave the run marked running forever.
+ */
+function storableText(text: string, max: number): string {
+  const shown = text.replaceAll('\0', '\\0');
+  return shown.length <= max ? shown : `${shown.slice(0, max)}… (${shown.length} characters)`;
 }

@@ -67,11 +67,22 @@ function copyValue(value: unknown): string {
       : typeof value === 'object'
         ? JSON.stringify(value)
         : String(value);
-  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, escapeChar) : text;
+  // NUL too: PostgreSQL cannot store it in text at all, and refusing it mid-COPY fails the whole
+  // run. Rows carrying one are rejected before this; a reason or raw line that quotes one shows it
+  // as the two characters \0.
+  return /[\\\t\n\r\0]/.test(text) ? text.replace(/[\\\t\n\r\0]/g, escapeChar) : text;
 }
 
+const escapes: Record<string, string> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\0': '\\\\0',
+};
+
 function escapeChar(c: string): string {
-  return c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r';
+  return escapes[c] ?? c;
 }
 
 export function stagedLine(rowNumber: number, listing: StagedListing): string {
@@ -86,7 +97,7 @@ const MAX_RAW = 4096;
 export function rejectedLine(rowNumber: number, raw: string, reason: string): string {
   const shown = raw.length > MAX_RAW ? `${raw.slice(0, MAX_RAW)}… (${raw.length} characters)` : raw;
   const empties = '\t\\N'.repeat(mappableFields.length + 2);
-  return `${rowNumber}${empties}\t${copyValue(shown.replaceAll('\u0000', '\\0'))}\t${copyValue(reason)}\n`;
+  return `${rowNumber}${empties}\t${copyValue(shown)}\t${copyValue(reason)}\n`;
 }
 
 /**

@@ -286,6 +286,10 @@ function pathReader(path: string): FieldReader {
 function longField(record: Record<string, unknown>, max: number): string | undefined {
   // for...in, not Object.entries: this runs on every row and entries() allocates per field.
   for (const name in record) {
+    // A field's name ends up in `extra` (jsonb) too.
+    if (name.includes('\u0000')) {
+      return `field name '${clip(name, 40)}' contains a NUL character, which PostgreSQL cannot store`;
+    }
     const value = record[name];
     let text: string;
     if (typeof value === 'string') text = value;

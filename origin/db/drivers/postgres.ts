@@ -9,7 +9,13 @@ import * as schema from '../schema/index.js';
 
 type Client = postgres.Sql | postgres.TransactionSql;
 
-export function openPostgres(url: string, options: { max: number }): Database {
+export type PostgresOptions = {
+  max: number;
+  /** How long a COPY may take to finish once its last row is sent (see copyFinished). */
+  copyFinishTimeoutMs?: number;
+};
+
+export function openPostgres(url: string, options: PostgresOptions): Database {
   const sql = postgres(url, {
     max: options.max,
     // Notices (e.g. "relation already exists, skipping") are not worth a log line each.
@@ -21,12 +27,20 @@ export function openPostgres(url: string, options: { max: number }): Database {
       temp_buffers: '256MB',
     },
   });
-  return wrap(sql, async () => {
+  const copyFinishTimeoutMs = options.copyFinishTimeoutMs ?? 30_000;
+  return wrap(sql, { copyFinishTimeoutMs }, async () => {
     await sql.end({ timeout: 5 });
   });
 }
 
-function wrap(client: Client, close: () => Promise<void>, txOrm?: Orm): Database {
+type WrapOptions = { copyFinishTimeoutMs: number };
+
+function wrap(
+  client: Client,
+  options: WrapOptions,
+  close: () => Promise<void>,
+  txOrm?: Orm,
+): Database {
   const orm = txOrm ?? (drizzle(client as postgres.Sql, { schema }) as unknown as Orm);
   const db: Database = {
     driver: 'postgres',
@@ -35,11 +49,27 @@ function wrap(client: Client, close: () => Promise<void>, txOrm?: Orm): Database
       return (await orm.execute(query)) as unknown as T[];
     },
     async copyFrom(table, columns, lines) {
+      // On the pool, postgres.js may pipeline another caller's query onto the connection while
+      // it is in COPY mode; PostgreSQL then ends that session ("protocol synchronization was
+      // lost"). A transaction holds one connection for the COPY alone.
+      if (!txOrm) return db.transaction((tx) => tx.copyFrom(table, columns, lines));
       const cols = columns.map(quoteIdent).join(', ');
       const sink: Writable = await client
         .unsafe(`COPY ${quoteIdent(table)} (${cols}) FROM STDIN`)
         .writable();
-      await pipeline(Readable.from(batched(lines)), sink);
+      let sent!: () => void;
+      const allSent = new Promise<void>((resolve) => {
+        sent = resolve;
+      });
+      async function* rows() {
+        yield* batched(lines);
+        sent();
+      }
+      await copyFinished(
+        pipeline(Readable.from(rows()), sink),
+        allSent,
+        options.copyFinishTimeoutMs,
+      );
     },
     async withLock(key, fn, options) {
       if (!('reserve' in client)) throw new Error('withLock cannot be used inside a transaction');
@@ -67,12 +97,49 @@ function wrap(client: Client, close: () => Promise<void>, txOrm?: Orm): Database
       // drizzle's transaction, so drizzle queries inside run on the transaction's connection;
       // its session holds that connection's raw client, which COPY needs.
       return orm.transaction((tx) =>
-        fn(wrap(sessionClient<Client>(tx), async () => {}, tx as unknown as Orm)),
+        fn(wrap(sessionClient<Client>(tx), options, async () => {}, tx as unknown as Orm)),
       );
     },
     close,
   };
   return db;
+}
+
+/** A COPY the server refused after its last row was sent, which the driver never reported. */
+export class CopyStalledError extends Error {
+  readonly code = 'COPY_STALLED';
+}
+
+/**
+ * Waits for a COPY to finish, but not forever. PostgreSQL reports a row it refuses only after
+ * the client's CopyDone (it discards the rest of the data first), and postgres.js 3.4 has let go
+ * of the COPY's stream by then, so its error is dropped and the COPY never settles
+ * (porsager/postgres#1173): the pipeline would hang, and whatever holds the connection (a
+ * transaction, the ETL's source lock) with it. A finished COPY is acknowledged within
+ * milliseconds of its last row, so a long silence means a refusal. The connection itself is fine
+ * (the server has sent ReadyForQuery): throwing rolls the transaction back on it.
+ */
+async function copyFinished(done: Promise<void>, allSent: Promise<void>, timeoutMs: number) {
+  // A rejection after the deadline has no one left to hear it.
+  done.catch(() => {});
+  await Promise.race([done, allSent]);
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new CopyStalledError(
+            `PostgreSQL did not finish the COPY within ${timeoutMs / 1000} s of its last row: it refused the data (a value it cannot store) and the error was lost`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([done, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The raw driver client behind a drizzle transaction (not part of drizzle's typed API). */
