@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { spawnTied } from './spawn-tied.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -18,7 +19,8 @@ export async function startRedisRestProcess(options: {
   redisUrl: string;
   token: string;
 }): Promise<RedisRestProcess> {
-  const child: ChildProcess = spawn(
+  // Dies with the test process even when vitest SIGKILLs its worker.
+  const child: ChildProcess = spawnTied(
     process.execPath,
     ['--import', 'tsx', 'scripts/redis-rest.ts'],
     {

@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTied } from './spawn-tied.js';
 
 export type RedisServer = {
   url: string;
@@ -17,12 +18,6 @@ export type RedisServer = {
 
 const READY_TIMEOUT_MS = 10_000;
 const REDIS_SERVER = process.env.REDIS_SERVER_BIN ?? 'redis-server';
-// vitest ends a test worker with SIGTERM, then SIGKILL, and no 'exit' event runs; on Linux the
-// kernel then kills redis-server too (setpriv --pdeathsig), so a test that forgot stop() cannot
-// leave one behind. Elsewhere the 'exit' hook below is the only net.
-const DIE_WITH_PARENT = existsSync('/usr/bin/setpriv')
-  ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']
-  : [];
 const running = new Set<ChildProcess>();
 const dirs = new Map<ChildProcess, string>();
 // Whatever happens to the test process, no redis-server and no directory outlives it.
@@ -104,14 +99,16 @@ function removeDir(child: ChildProcess) {
 function spawnRedis(port: number): Promise<ChildProcess> {
   // Its working directory lives as long as the process: nothing is persisted across a restart.
   const dir = mkdtempSync(join(tmpdir(), 'redis-test-'));
-  const [command, ...args] = [
-    ...DIE_WITH_PARENT,
+  // Dies with the test process even when vitest SIGKILLs its worker (spawnTied).
+  const child = spawnTied(
     REDIS_SERVER,
-    // No RDB, no AOF: a restart comes back empty and nothing is written outside `dir`.
-    ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    ...['--dir', dir, '--daemonize', 'no', '--loglevel', 'notice'],
-  ] as [string, ...string[]];
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    [
+      // No RDB, no AOF: a restart comes back empty and nothing is written outside `dir`.
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ...['--dir', dir, '--daemonize', 'no', '--loglevel', 'notice'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   running.add(child);
   dirs.set(child, dir);
   child.once('exit', () => running.delete(child));

@@ -1,25 +1,15 @@
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/**
- * On Linux every child is started under `setpriv --pdeathsig KILL`: if the runner itself is
- * killed (SIGKILL, OOM), the kernel kills its children too, so no origin, load generator or fuzz
- * process outlives it on a shared machine. (test/support/redis-server.ts does the same.)
- */
-const DIE_WITH_PARENT = existsSync('/usr/bin/setpriv')
-  ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']
-  : [];
+// Every child is started with spawnTied: if the runner itself is killed (SIGKILL, OOM), the
+// kernel kills its children too, so no origin, load generator or fuzz process outlives it.
+import { spawnTied } from '../../support/spawn-tied.js';
 
-/** Spawn `command` so that it dies with this process. */
-export function spawnTied(command: string, args: string[], options: SpawnOptions): ChildProcess {
-  const [first, ...rest] = [...DIE_WITH_PARENT, command, ...args] as [string, ...string[]];
-  return spawn(first, rest, options);
-}
+export { spawnTied };
 
 /**
  * A TypeScript file of this repository in a Node process of its own (`node --import tsx`, as
