@@ -6,9 +6,9 @@ const BULK_MIN_ROWS = 50_000;
 
 /**
  * Merge `incoming` rows with the listings' secondary indexes dropped and rebuilt afterwards, when
- * that is cheaper: a load that at least doubles the table (measured on 1M rows, see
- * docs/benchmarks.md: COPY into the table with its indexes 46k rows/s, COPY then build the
- * indexes 92k rows/s). The unique key index stays
+ * that is cheaper: a load that at least doubles the table (on 1M rows, COPY into the table with
+ * its indexes runs at about half the rate of COPY then building them: docs/benchmarks.md, ETL).
+ * The unique key index stays
  * when the merge's ON CONFLICT needs it; a source's first load (a plain INSERT) drops it too, and
  * rebuilding it re-checks uniqueness. DDL is transactional in PostgreSQL, so a killed run leaves every
  * index in place; the price is an exclusive lock on `listings` until commit, which readers wait
