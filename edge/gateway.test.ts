@@ -124,6 +124,30 @@ describe('CORS', () => {
     expect(res.headers.get('access-control-expose-headers')).toContain('X-Cache');
   });
 
+  it('gives each caller of a cached answer its own CORS headers, not the first caller’s', async () => {
+    const s = await scenario({ dataVersion: 1 });
+    const both = { CORS_ORIGINS: ['https://a.example', 'https://b.example'] };
+    const get = (origin?: string) =>
+      s.fetch('/v1/listings?bbox=1,2,3,4', origin ? { headers: { origin } } : {}, both);
+
+    const first = await get('https://a.example');
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    expect(first.headers.get('access-control-allow-origin')).toBe('https://a.example');
+
+    const second = await get('https://b.example');
+    expect(second.headers.get('x-cache')).toBe('HIT');
+    expect(second.headers.get('access-control-allow-origin')).toBe('https://b.example');
+
+    for (const res of [await get('https://evil.example'), await get()]) {
+      expect(res.headers.get('x-cache')).toBe('HIT');
+      expect(res.headers.get('access-control-allow-origin')).toBeNull();
+      expect(res.headers.get('vary')).toMatch(/Origin/);
+    }
+    // Without an Origin (not a browser's cross-origin request) no CORS header at all.
+    expect((await get()).headers.get('access-control-expose-headers')).toBeNull();
+    expect((await s.counts()).hits).toBe(1);
+  });
+
   it('gives an unlisted origin no CORS headers', async () => {
     const s = await scenario({});
     const res = await s.fetch(

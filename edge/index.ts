@@ -29,31 +29,40 @@ app.use(requestId({ limitLength: 128 }));
 // Outermost after the id: the log line and Server-Timing cover everything below.
 app.use(timing({ crossOrigin: false }), accessLog());
 app.use(httpsRedirect(), securityHeaders());
-app.use(
-  cors({
-    origin: (origin, c) =>
-      configVar('CORS_ORIGINS', c.env.CORS_ORIGINS, corsOriginsSchema).includes(origin)
-        ? origin
-        : null,
-    allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
-    exposeHeaders: [
-      'X-Request-Id',
-      'X-Cache',
-      'Age',
-      'Server-Timing',
-      'Retry-After',
-      'ETag',
-      'Warning',
-      'RateLimit-Limit',
-      'RateLimit-Remaining',
-      'RateLimit-Reset',
-      'RateLimit-Policy',
-      'X-Tile-Truncated',
-    ],
-    maxAge: 600,
-  }),
-);
+const corsHeaders = cors<AppEnv>({
+  origin: (origin, c) =>
+    configVar('CORS_ORIGINS', c.env.CORS_ORIGINS, corsOriginsSchema).includes(origin)
+      ? origin
+      : null,
+  allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+  allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
+  exposeHeaders: [
+    'X-Request-Id',
+    'X-Cache',
+    'Age',
+    'Server-Timing',
+    'Retry-After',
+    'ETag',
+    'Warning',
+    'RateLimit-Limit',
+    'RateLimit-Remaining',
+    'RateLimit-Reset',
+    'RateLimit-Policy',
+    'X-Tile-Truncated',
+  ],
+  maxAge: 600,
+});
+// Hono's cors only for requests that carry an Origin (browsers' cross-origin ones) or are a
+// preflight: on the others it would still write Access-Control-Expose-Headers, building the
+// response before the handler runs, which makes every later Response a copy (a quarter of a
+// cache HIT's time, docs/benchmarks.md). Every answer still says it varies by Origin.
+app.use((c, next) => {
+  if (c.req.header('origin') !== undefined || c.req.method === 'OPTIONS')
+    return corsHeaders(c, next);
+  return next().then(() => {
+    c.header('Vary', 'Origin', { append: true });
+  });
+});
 // URLs over 8 KiB (414) and headers over 16 KiB (431), answered here in problem+json: the
 // origin's HTTP parser would answer them with a bare status and no body.
 app.use(requestSize());

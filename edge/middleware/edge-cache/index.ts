@@ -162,7 +162,10 @@ async function put(cache: Cache, key: string, res: Response, rule: CacheRule): P
   // The Cache API's own expiry: long enough for every stale use the rule allows.
   headers.set('Cache-Control', `public, max-age=${rule.ttl + Math.max(rule.swr, rule.sie)}`);
   headers.set(STORED_AT, String(Date.now()));
-  // Per-request headers must not be replayed to the next caller.
+  // Per-request headers must not be replayed to the next caller: CORS ones included, which the
+  // cors middleware set for this caller's Origin (the next caller may have another, or none).
+  for (const name of [...headers.keys()])
+    if (name.startsWith('access-control-')) headers.delete(name);
   for (const name of ['x-request-id', 'server-timing', 'date', 'age', 'warning', 'x-cache'])
     headers.delete(name);
   await cache.put(key, new Response(res.body, { status: res.status, headers }));
