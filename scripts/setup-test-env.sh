@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring a fresh Debian machine to what the test suite needs, doing only what is missing:
 # PostGIS for the local PostgreSQL, PostgreSQL and Redis running, npm packages installed.
-# Idempotent: on a machine that has everything it only checks.
+# Idempotent: on a machine that has everything it only checks. Run first by .ci/run,
+# `npm run bench` and `npm run test:reliability`, so each works from a clean clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
