@@ -13,7 +13,7 @@
  * Missed targets are reported, never fatal: the exit code is non-zero only when something broke
  * (a non-200 response, a query error). See docs/benchmarks.md.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,16 +41,19 @@ import {
   NEAR_RADIUS_M,
   zipSizedAreas,
 } from './lib/api-workload.js';
-import { machineInfo, writeResults } from './lib/results.js';
+import {
+  benchAdminUrl,
+  choices,
+  runMain,
+  saveResults,
+  UsageError,
+  wholeNumber,
+} from './lib/cli.js';
+import { machineInfo } from './lib/results.js';
 import { createScratchDatabase } from './lib/scratch-database.js';
 import { median, since } from './lib/stats.js';
 import { formatFixed, formatInteger, markdownTable } from './lib/table.js';
 import { syntheticSource, writeSyntheticCsv } from './synthetic.js';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 type Options = {
   rows: number;
@@ -88,35 +91,21 @@ function parseOptions(): Options {
       'json-out': { type: 'string' },
     },
   });
-  const whole = (name: string, text: string | undefined, fallback: number, min = 1) => {
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value < min)
-      throw new UsageError(`${name} must be a whole number ≥ ${min}`);
-    return value;
-  };
-  const endpoints = values.endpoints
-    ? values.endpoints.split(',').map((e) => e.trim())
-    : [...ENDPOINTS];
-  const unknown = endpoints.filter((e) => !(ENDPOINTS as readonly string[]).includes(e));
-  if (unknown.length > 0)
-    throw new UsageError(
-      `--endpoints: unknown ${unknown.join(', ')}; known: ${ENDPOINTS.join(', ')}`,
-    );
+  const endpoints = choices('--endpoints', values.endpoints, ENDPOINTS, ENDPOINTS);
   const loadGenerator = values['load-generator'] ?? 'node';
   if (loadGenerator !== 'node' && loadGenerator !== 'autocannon')
     throw new UsageError(`--load-generator: ${loadGenerator}; known: node, autocannon`);
   return {
-    rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
-    runs: whole('--runs', values.runs, 3),
-    durationMs: whole('--duration', values.duration, 10) * 1000,
-    warmupMs: whole('--warmup', values.warmup, 2, 0) * 1000,
-    connections: whole('--connections', values.connections, 32),
+    rows: wholeNumber('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
+    runs: wholeNumber('--runs', values.runs, 3),
+    durationMs: wholeNumber('--duration', values.duration, 10) * 1000,
+    warmupMs: wholeNumber('--warmup', values.warmup, 2, 0) * 1000,
+    connections: wholeNumber('--connections', values.connections, 32),
     // The origin's own default (DATABASE_POOL_MAX in origin/env.ts).
-    serverPool: whole('--pool', values.pool, 10),
-    requests: whole('--requests', values.requests, 256),
+    serverPool: wholeNumber('--pool', values.pool, 10),
+    requests: wholeNumber('--requests', values.requests, 256),
     endpoints: endpoints as Endpoint[],
-    adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    adminUrl: benchAdminUrl(),
     loadGenerator,
     ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
@@ -196,6 +185,8 @@ async function main(): Promise<void> {
     const server = startChild('origin', 'bench/api-server.ts', {
       DATABASE_URL: scratch.url,
       BENCH_POOL_MAX: String(options.serverPool),
+      // Called directly, as the limit is: no edge in front to sign requests.
+      EDGE_ASSERTION_SECRET: '',
     });
     children.push(server);
     const { port } = (await server.ready) as { port: number };
@@ -340,9 +331,7 @@ async function main(): Promise<void> {
       errors: failures,
     };
     const jsonOut = options.jsonOut;
-    const path = jsonOut
-      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
-      : await writeResults('api', data);
+    const path = await saveResults('api', data, jsonOut);
     console.log(`results: ${path}`);
     if (failures > 0) {
       log(`${failures} request(s) failed: see above`);
@@ -354,14 +343,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench:api -- [--rows N] [--runs K] [--duration S] [--warmup S] [--connections C] [--pool P] [--requests R] [--endpoints ${ENDPOINTS.join(',')}] [--load-generator node|autocannon] [--json-out PATH]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(
+  main,
+  `npm run bench:api -- [--rows N] [--runs K] [--duration S] [--warmup S] [--connections C] [--pool P] [--requests R] [--endpoints ${ENDPOINTS.join(',')}] [--load-generator node|autocannon] [--json-out PATH]`,
+);

@@ -14,7 +14,7 @@
  * written to bench/results/. The exit code is non-zero only when something broke (a tool failed,
  * a restored copy with the wrong row count). See docs/benchmarks.md.
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,17 +27,13 @@ import { verifyBackup } from '../origin/backup/verify.js';
 import { type Database, openDatabase } from '../origin/db/database.js';
 import { migrate } from '../origin/db/migrate.js';
 import { rawDump, rawRestore } from './backup-tools.js';
-import { machineInfo, writeResults } from './lib/results.js';
+import { benchAdminUrl, runMain, saveResults, wholeNumber } from './lib/cli.js';
+import { machineInfo } from './lib/results.js';
 import { createScratchDatabase } from './lib/scratch-database.js';
 import { since } from './lib/stats.js';
 import { type BackupRun, summarizeBackups } from './lib/suite-backup-report.js';
 import { loadSyntheticListings } from './lib/suite-data.js';
 import { formatFixed, formatInteger } from './lib/table.js';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 /** Ctrl-C: exit code 130 after the cleanup. */
 class Interrupted extends Error {
@@ -54,17 +50,10 @@ function parseOptions(): Options {
       'json-out': { type: 'string' },
     },
   });
-  const whole = (name: string, text: string | undefined, fallback: number) => {
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value < 1)
-      throw new UsageError(`${name} must be a whole number ≥ 1`);
-    return value;
-  };
   return {
-    rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
-    runs: whole('--runs', values.runs, 3),
-    adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    rows: wholeNumber('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
+    runs: wholeNumber('--runs', values.runs, 3),
+    adminUrl: benchAdminUrl(),
     ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
 }
@@ -263,9 +252,7 @@ async function main(): Promise<void> {
       medians: report.medians,
     };
     const jsonOut = options.jsonOut;
-    const path = jsonOut
-      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
-      : await writeResults('backup', data);
+    const path = await saveResults('backup', data, jsonOut);
     console.log(`\nresults: ${path}`);
   } catch (error) {
     // Whatever a stopped step threw (a killed pg_restore, a closed connection) is the Ctrl-C.
@@ -277,18 +264,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof Interrupted) {
-    process.exitCode = 130;
-    return;
-  }
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench:backup -- [--rows N] [--runs K] [--json-out PATH]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(main, `npm run bench:backup -- [--rows N] [--runs K] [--json-out PATH]`);

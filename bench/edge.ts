@@ -23,6 +23,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Database, openDatabase } from '../origin/db/database.js';
+import { benchAdminUrl, choices, runMain, wholeNumber } from './lib/cli.js';
 import {
   buildBenchWorker,
   buildRealWorker,
@@ -47,11 +48,6 @@ import { machineInfo, writeResults } from './lib/results.js';
 import { createScratchDatabase } from './lib/scratch-database.js';
 import { median, since } from './lib/stats.js';
 import { formatFixed, formatInteger, markdownTable } from './lib/table.js';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 type Options = {
   rows: number;
@@ -81,33 +77,21 @@ function parseOptions(): Options {
       profile: { type: 'boolean' },
     },
   });
-  const whole = (name: string, text: string | undefined, fallback: number, min = 1) => {
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value < min)
-      throw new UsageError(`${name} must be a whole number ≥ ${min}`);
-    return value;
-  };
-  const asked = values.scenarios
-    ? values.scenarios.split(',').map((s) => s.trim())
-    : [...MAIN_SCENARIOS, ...(values.diagnose ? DIAGNOSIS_SCENARIOS : [])];
-  const unknown = asked.filter((s) => !(SCENARIO_NAMES as readonly string[]).includes(s));
-  if (unknown.length > 0)
-    throw new UsageError(
-      `--scenarios: unknown ${unknown.join(', ')}; known: ${SCENARIO_NAMES.join(', ')}`,
-    );
+  const scenarios = choices('--scenarios', values.scenarios, SCENARIO_NAMES, [
+    ...MAIN_SCENARIOS,
+    ...(values.diagnose ? DIAGNOSIS_SCENARIOS : []),
+  ]);
   return {
-    rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 100_000),
-    runs: whole('--runs', values.runs, 3),
-    durationSeconds: whole('--duration', values.duration, 10),
-    latencyDurationSeconds: whole('--latency-duration', values['latency-duration'], 4),
-    warmupSeconds: whole('--warmup', values.warmup, 1, 0),
-    connections: whole('--connections', values.connections, 32),
-    requests: whole('--requests', values.requests, 256),
-    // In the canonical order, whatever the order asked.
-    scenarios: SCENARIO_NAMES.filter((s) => asked.includes(s)),
+    rows: wholeNumber('--rows', values.rows ?? process.env.BENCH_ROWS, 100_000),
+    runs: wholeNumber('--runs', values.runs, 3),
+    durationSeconds: wholeNumber('--duration', values.duration, 10),
+    latencyDurationSeconds: wholeNumber('--latency-duration', values['latency-duration'], 4),
+    warmupSeconds: wholeNumber('--warmup', values.warmup, 1, 0),
+    connections: wholeNumber('--connections', values.connections, 32),
+    requests: wholeNumber('--requests', values.requests, 256),
+    scenarios,
     profile: values.profile ?? false,
-    adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    adminUrl: benchAdminUrl(),
   };
 }
 
@@ -310,14 +294,7 @@ function profileTable(label: string, profile: WorkerProfile): string {
   ].join('\n');
 }
 
-main().catch((error) => {
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench:edge -- [--runs K] [--duration S] [--latency-duration S] [--warmup S] [--connections C] [--rows N] [--requests R] [--scenarios ${SCENARIO_NAMES.join(',')}] [--diagnose] [--profile]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(
+  main,
+  `npm run bench:edge -- [--runs K] [--duration S] [--latency-duration S] [--warmup S] [--connections C] [--rows N] [--requests R] [--scenarios ${SCENARIO_NAMES.join(',')}] [--diagnose] [--profile]`,
+);

@@ -11,7 +11,7 @@
  * See docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +21,10 @@ import { openDatabase } from '../origin/db/database.js';
 import { migrate } from '../origin/db/migrate.js';
 import { upsertSource } from '../origin/etl/sources.js';
 import type { EtlChildResult } from './etl-run.js';
+import { benchAdminUrl, runMain, saveResults, wholeNumber } from './lib/cli.js';
 import { describeRun, type EtlFigures, type RunFigures, summarize } from './lib/etl-report.js';
 import { copyFileInto, LISTING_COPY_COLUMNS, writeListingsCopyText } from './lib/raw-copy.js';
-import { machineInfo, writeResults } from './lib/results.js';
+import { machineInfo } from './lib/results.js';
 import { createScratchDatabase } from './lib/scratch-database.js';
 import { rowsPerSecond, since } from './lib/stats.js';
 import { formatFixed, formatInteger } from './lib/table.js';
@@ -31,11 +32,6 @@ import { syntheticSource, writeSyntheticCsv } from './synthetic.js';
 
 const CHANGED_FRACTION = 0.1;
 const CEILING_TABLE = 'bench_listings_unlogged';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 const etlRunScript = fileURLToPath(new URL('./etl-run.ts', import.meta.url));
@@ -49,17 +45,10 @@ function parseOptions(): { rows: number; runs: number; adminUrl: string; jsonOut
       'json-out': { type: 'string' },
     },
   });
-  const whole = (name: string, text: string | undefined, fallback: number) => {
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value < 1)
-      throw new UsageError(`${name} must be a whole number ≥ 1`);
-    return value;
-  };
   return {
-    rows: whole('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
-    runs: whole('--runs', values.runs, 3),
-    adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    rows: wholeNumber('--rows', values.rows ?? process.env.BENCH_ROWS, 1_000_000),
+    runs: wholeNumber('--runs', values.runs, 3),
+    adminUrl: benchAdminUrl(),
     ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
 }
@@ -226,9 +215,7 @@ async function main(): Promise<void> {
       medians: report.medians,
       targets: report.targetResults,
     };
-    const path = jsonOut
-      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
-      : await writeResults('etl', data);
+    const path = await saveResults('etl', data, jsonOut);
     console.log(`\nresults: ${path}`);
   } finally {
     await sql.end({ timeout: 5 });
@@ -237,14 +224,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench:etl -- [--rows N] [--runs K] [--json-out PATH]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(main, `npm run bench:etl -- [--rows N] [--runs K] [--json-out PATH]`);

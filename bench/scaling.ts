@@ -13,21 +13,17 @@
  * (`--reuse`) instead of being measured again. Figures are reported, never asserted: the exit code
  * is non-zero only when a child broke. See docs/benchmarks.md.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machineInfo, writeResults } from './lib/results.js';
+import { choices, runMain, saveResults, UsageError, wholeNumber } from './lib/cli.js';
+import { machineInfo } from './lib/results.js';
 import { runPart, stopRunningPart } from './lib/suite-child.js';
 import type { ApiResults, EtlResults, ScalingPoint, ScalingResults } from './lib/suite-results.js';
 import { formatSize, parseSize } from './lib/suite-results.js';
 import { scalingTables } from './lib/suite-scaling.js';
 import { formatFixed } from './lib/table.js';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 const PARTS = ['api', 'etl'] as const;
 type Part = (typeof PARTS)[number];
@@ -58,29 +54,19 @@ function parseOptions(): ScalingOptions {
       'json-out': { type: 'string' },
     },
   });
-  const whole = (name: string, text: string | undefined, fallback: number, min = 1) => {
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text.replaceAll('_', ''));
-    if (!Number.isInteger(value) || value < min)
-      throw new UsageError(`${name} must be a whole number ≥ ${min}`);
-    return value;
-  };
   const sizes = (values.sizes ?? '100k,1m').split(',').map((s) => {
     const rows = parseSize(s);
     if (!(rows >= 1)) throw new UsageError(`--sizes: ${s} is not a number of rows (100k, 1m, 5m…)`);
     return rows;
   });
-  const parts = (values.parts ?? PARTS.join(',')).split(',').map((p) => p.trim());
-  const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
-  if (unknown.length > 0)
-    throw new UsageError(`--parts: unknown ${unknown.join(', ')}; known: ${PARTS.join(', ')}`);
+  const parts = choices('--parts', values.parts, PARTS, PARTS);
   return {
     sizes: [...new Set(sizes)].sort((a, b) => a - b),
-    parts: parts as Part[],
-    apiRuns: whole('--runs', values.runs, 1),
-    etlRuns: whole('--etl-runs', values['etl-runs'], 1),
-    durationSeconds: whole('--duration', values.duration, 5),
-    warmupSeconds: whole('--warmup', values.warmup, 1, 0),
+    parts,
+    apiRuns: wholeNumber('--runs', values.runs, 1),
+    etlRuns: wholeNumber('--etl-runs', values['etl-runs'], 1),
+    durationSeconds: wholeNumber('--duration', values.duration, 5),
+    warmupSeconds: wholeNumber('--warmup', values.warmup, 1, 0),
     loadGenerator: values['load-generator'] ?? 'autocannon',
     reuse: values.reuse ?? [],
     ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
@@ -196,9 +182,7 @@ async function main(): Promise<void> {
     failures,
   };
   const jsonOut = options.jsonOut;
-  const path = jsonOut
-    ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
-    : await writeResults('scaling', data);
+  const path = await saveResults('scaling', data, jsonOut);
   console.log(`results: ${path}`);
   if (failures.length > 0) {
     log(`failed: ${failures.join(', ')}`);
@@ -206,14 +190,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench:scaling -- [--sizes 100k,1m,5m] [--parts api,etl] [--runs K] [--etl-runs K] [--duration S] [--warmup S] [--reuse results.json]… [--json-out PATH]`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(
+  main,
+  `npm run bench:scaling -- [--sizes 100k,1m,5m] [--parts api,etl] [--runs K] [--etl-runs K] [--duration S] [--warmup S] [--reuse results.json]… [--json-out PATH]`,
+);

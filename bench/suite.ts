@@ -18,12 +18,19 @@
  * only when a part broke. See docs/benchmarks.md.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { writeResults } from './lib/results.js';
+import {
+  benchAdminUrl,
+  choices,
+  runMain,
+  saveResults,
+  UsageError,
+  wholeNumber,
+} from './lib/cli.js';
 import { runPart, stopRunningPart } from './lib/suite-child.js';
 import { suiteEnvironment } from './lib/suite-machine.js';
 import { DEFAULTS, PARTS, type Part, type Plan, partCommand, shownArgs } from './lib/suite-plan.js';
@@ -35,11 +42,6 @@ import {
   suiteFigures,
 } from './lib/suite-summary.js';
 import { formatFixed } from './lib/table.js';
-
-/** A bad argument: reported as one line, exit code 2 (as `npm run etl` does). */
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 
@@ -65,26 +67,19 @@ function parseOptions(): Plan | { report: string } {
     if (!(rows >= 1)) throw new UsageError(`${name}: ${text} is not a number of rows (100k, 1m…)`);
     return rows;
   };
-  const runs = values.runs === undefined ? d.runs : Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1)
-    throw new UsageError('--runs must be a whole number ≥ 1');
-  const parts = (values.parts ?? PARTS.join(',')).split(',').map((p) => p.trim());
-  const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
-  if (unknown.length > 0)
-    throw new UsageError(`--parts: unknown ${unknown.join(', ')}; known: ${PARTS.join(', ')}`);
+  const runs = wholeNumber('--runs', values.runs, d.runs);
   const sizes = values.sizes
     ? values.sizes.split(',').map((s) => size('--sizes', s, Number.NaN))
     : [...d.scaling.sizes];
   return {
     quick,
-    // In the canonical order, whatever the order asked.
-    parts: PARTS.filter((p) => parts.includes(p)),
+    parts: choices('--parts', values.parts, PARTS, PARTS),
     rows: size('--rows', values.rows, d.rows),
     runs,
     api: { ...d.api },
     edge: { ...d.edge, rows: size('--edge-rows', values['edge-rows'], d.edge.rows) },
     scaling: { ...d.scaling, sizes: [...new Set(sizes)].sort((a, b) => a - b) },
-    adminUrl: process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    adminUrl: benchAdminUrl(),
     ...(values['json-out'] ? { jsonOut: values['json-out'] } : {}),
   };
 }
@@ -197,9 +192,7 @@ async function main(): Promise<void> {
     };
     // Stored before it is printed: a report that failed to render can be printed again (--report).
     const jsonOut = plan.jsonOut;
-    const path = jsonOut
-      ? await writeFile(jsonOut, `${JSON.stringify(data, null, 2)}\n`).then(() => jsonOut)
-      : await writeResults('suite', data);
+    const path = await saveResults('suite', data, jsonOut);
     console.log(`\n${renderSuite(data)}`);
     console.log(`\nresults: ${path}`);
     if (interrupted) process.exitCode = 130;
@@ -209,14 +202,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof UsageError) {
-    console.error(
-      `${error.message}\nusage: npm run bench -- [--quick] [--parts ${PARTS.join(',')}] [--rows N] [--runs K] [--sizes 100k,1m,5m] [--edge-rows N] [--json-out PATH] | --report <suite results.json>`,
-    );
-    process.exitCode = 2;
-    return;
-  }
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runMain(
+  main,
+  `npm run bench -- [--quick] [--parts ${PARTS.join(',')}] [--rows N] [--runs K] [--sizes 100k,1m,5m] [--edge-rows N] [--json-out PATH] | --report <suite results.json>`,
+);

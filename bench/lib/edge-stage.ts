@@ -95,11 +95,11 @@ export async function startStage(input: StageInput): Promise<Stage> {
   };
   try {
     const secret = randomBytes(48).toString('base64url');
-    const signed = startChild('origin (signed)', 'bench/edge-origin.ts', {
+    const signed = startChild('origin (signed)', 'bench/api-server.ts', {
       DATABASE_URL: input.databaseUrl,
       EDGE_ASSERTION_SECRET: secret,
     });
-    const open = startChild('origin (direct)', 'bench/edge-origin.ts', {
+    const open = startChild('origin (direct)', 'bench/api-server.ts', {
       DATABASE_URL: input.databaseUrl,
       EDGE_ASSERTION_SECRET: '',
     });
