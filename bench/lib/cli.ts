@@ -27,8 +27,9 @@ export function wholeNumber(
   min = 1,
 ): number {
   if (text === undefined || text === '') return fallback;
-  const value = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(value) || value < min)
+  // Digits only (and _ between them): Number() alone would take '0x10', '1e3' and ' '.
+  const value = /^\d+(_\d+)*$/.test(text) ? Number(text.replaceAll('_', '')) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min)
     throw new UsageError(`${name} must be a whole number ≥ ${min}`);
   return value;
 }
@@ -68,21 +69,30 @@ export async function saveResults(
 }
 
 /**
- * Runs a script's `main` and turns its end into an exit code: a UsageError prints its message and
- * `usage` (2), an error whose `code` is `INTERRUPTED` is Ctrl-C after the cleanup (130), anything
+ * Runs a script's `main` and turns its end into an exit code: `--help` prints `usage` (0), a
+ * UsageError or an option parseArgs refuses prints the message and `usage` (2), an error whose `code` is `INTERRUPTED` is Ctrl-C after the cleanup (130), anything
  * else prints its stack (1).
  *
  * @example
  *   runMain(main, 'npm run bench:etl -- [--rows N] [--runs K] [--json-out PATH]');
  */
 export function runMain(main: () => Promise<void>, usage: string): void {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(`usage: ${usage}\nSee docs/benchmarks.md.`);
+    return;
+  }
   main().catch((error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`${error.message}\nusage: ${usage}`);
+    const code = (error as { code?: unknown } | null)?.code;
+    // node:util parseArgs' own refusals (an unknown option, a missing value) are usage errors too.
+    if (
+      error instanceof UsageError ||
+      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    ) {
+      console.error(`${(error as Error).message}\nusage: ${usage}`);
       process.exitCode = 2;
       return;
     }
-    if ((error as { code?: unknown } | null)?.code === 'INTERRUPTED') {
+    if (code === 'INTERRUPTED') {
       process.exitCode = 130;
       return;
     }
