@@ -29,7 +29,7 @@ app.use(requestId({ limitLength: 128 }));
 // Outermost after the id: the log line and Server-Timing cover everything below.
 app.use(timing({ crossOrigin: false }), accessLog());
 app.use(httpsRedirect(), securityHeaders());
-const corsHeaders = cors<AppEnv>({
+const corsHeaders = cors({
   origin: (origin, c) =>
     configVar('CORS_ORIGINS', c.env.CORS_ORIGINS, corsOriginsSchema).includes(origin)
       ? origin

@@ -20,6 +20,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Command, Pipeline, Redis, ReplyError } from 'ioredis';
+import { HttpError, parseCommand, parsePipeline, pathCommand, refuse } from './commands.js';
+import { type ResultFix, ScriptTranslator } from './scripts.js';
 
 export type RedisRestOptions = {
   redisUrl: string;
@@ -39,16 +41,6 @@ const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 // A command Redis has not answered in 5 s means a hung server, not a slow one: the rate limiter in
 // front of it gives up after 5 s too (`@upstash/ratelimit`'s default timeout).
 const COMMAND_TIMEOUT_MS = 5_000;
-
-/** Thrown below the request handler to end a request with one status and one message. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * ioredis reshapes some replies (HGETALL into an object, a few RESP3 shapes); Upstash answers with
@@ -272,194 +264,6 @@ function parseJson(body: Buffer | undefined): unknown {
   } catch (error) {
     throw new HttpError(400, `the body is not valid JSON: ${(error as Error).message}`);
   }
-}
-
-/**
- * A command as Redis gets it. Strings, numbers and booleans become strings (`@upstash/redis`
- * sends `redis.set('k', true)` as `["set","k",true]`); null, objects and nested arrays are refused
- * rather than guessed at.
- */
-function parseCommand(value: unknown, where: string): string[] {
-  if (!Array.isArray(value)) throw new HttpError(400, `${where} must be a JSON array of arguments`);
-  if (value.length === 0) throw new HttpError(400, `${where} is an empty command`);
-  if (typeof value[0] !== 'string' || value[0].length === 0) {
-    throw new HttpError(400, `${where}: the command name must be a non-empty string`);
-  }
-  const command: string[] = new Array(value.length);
-  // Upper case: the refusal list and the script translation compare upper-case names.
-  command[0] = value[0].toUpperCase();
-  for (let i = 1; i < value.length; i++) {
-    const arg: unknown = value[i];
-    if (typeof arg === 'string') command[i] = arg;
-    else if (typeof arg === 'number' || typeof arg === 'boolean') command[i] = String(arg);
-    else {
-      const kind = arg === null ? 'null' : Array.isArray(arg) ? 'an array' : typeof arg;
-      throw new HttpError(400, `${where}: argument ${i} is ${kind}; only strings and numbers`);
-    }
-  }
-  return command;
-}
-
-function parsePipeline(value: unknown): string[][] {
-  if (!Array.isArray(value)) throw new HttpError(400, 'the body must be a JSON array of commands');
-  if (value.length === 0) throw new HttpError(400, 'the pipeline is empty');
-  return value.map((command, i) => parseCommand(command, `command ${i + 1}`));
-}
-
-function pathCommand(path: string, body: Buffer | undefined): string[] {
-  const segments = path.slice(1).split('/');
-  if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop();
-  let command: string[];
-  try {
-    command = segments.map((segment) => decodeURIComponent(segment));
-  } catch {
-    throw new HttpError(400, 'the path is not valid percent-encoding');
-  }
-  command[0] = (command[0] as string).toUpperCase();
-  // Upstash's path form: a POST body is the last argument (`POST /set/k` with body `v`).
-  if (body !== undefined && body.length > 0) command.push(body.toString('utf8'));
-  return command;
-}
-
-function refuse(command: string[], index?: number): void {
-  const reason = refusal(command);
-  if (reason === undefined) return;
-  const which = index === undefined ? '' : `command ${index + 1}: `;
-  throw new HttpError(400, `${which}${command[0]} is refused by this adapter: ${reason}`);
-}
-
-/**
- * Commands this adapter refuses, and why. Every request shares one multiplexed connection, so a
- * command that changes that connection's state (MULTI, SELECT, SUBSCRIBE, CLIENT REPLY) or blocks
- * it (BLPOP, WAIT, XREAD BLOCK: even with a timeout, every other request waits behind it) would
- * corrupt or stall all other requests in flight. Commands that stop, replicate or reconfigure the
- * server have no business behind a REST door, even a development one. Upstash refuses the same
- * families; FLUSHALL, KEYS and SCRIPT stay allowed because tests use them.
- */
-const REFUSED = new Map<string, string>();
-for (const name of ['MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH']) {
-  REFUSED.set(name, 'send transactions to POST /multi-exec');
-}
-for (const name of ['SELECT', 'SWAPDB', 'AUTH', 'HELLO', 'RESET', 'QUIT']) {
-  REFUSED.set(name, 'it changes the connection every request shares');
-}
-for (const name of [
-  ...['SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'UNSUBSCRIBE', 'PUNSUBSCRIBE', 'SUNSUBSCRIBE'],
-  ...['MONITOR', 'SYNC', 'PSYNC'],
-]) {
-  REFUSED.set(name, 'streaming replies are not supported');
-}
-for (const name of [
-  ...['BLPOP', 'BRPOP', 'BRPOPLPUSH', 'BLMOVE', 'BLMPOP', 'BZPOPMIN', 'BZPOPMAX', 'BZMPOP'],
-  ...['WAIT', 'WAITAOF'],
-]) {
-  REFUSED.set(name, 'a blocking command would stall every request on the shared connection');
-}
-for (const name of ['SHUTDOWN', 'DEBUG', 'MODULE', 'REPLICAOF', 'SLAVEOF', 'FAILOVER', 'ACL']) {
-  REFUSED.set(name, 'it stops or reconfigures the server');
-}
-const ALLOWED_SUBCOMMANDS: Record<string, Set<string>> = {
-  CLIENT: new Set(['ID', 'INFO', 'LIST', 'GETNAME']),
-  CONFIG: new Set(['GET']),
-};
-
-/** Why `command` is refused, or undefined. Names arrive upper-cased. */
-export function refusal(command: readonly string[]): string | undefined {
-  const name = command[0] as string;
-  const reason = REFUSED.get(name);
-  if (reason !== undefined) return reason;
-  const allowed = ALLOWED_SUBCOMMANDS[name];
-  if (allowed !== undefined && !allowed.has((command[1] ?? '').toUpperCase())) {
-    return `only ${name} ${[...allowed].join(', ')} are allowed`;
-  }
-  if ((name === 'XREAD' || name === 'XREADGROUP') && hasBlockOption(command)) {
-    return 'a blocking command would stall every request on the shared connection';
-  }
-  return undefined;
-}
-
-/** XREAD's options come before STREAMS; after it, every argument is a key or an id. */
-function hasBlockOption(command: readonly string[]): boolean {
-  for (let i = 1; i < command.length; i++) {
-    const arg = (command[i] as string).toUpperCase();
-    if (arg === 'STREAMS') return false;
-    if (arg === 'BLOCK') return true;
-  }
-  return false;
-}
-
-type ResultFix = (result: unknown) => unknown;
-
-// An Upstash-only script flag: it asks Upstash to lock only the script's declared keys.
-const UPSTASH_ONLY_FLAG = 'allow-key-locking';
-
-/**
- * `@upstash/ratelimit` 2.x starts its scripts with `#!lua flags=allow-key-locking`, which Redis
- * refuses ("Unexpected flag in script shebang"). The adapter drops that flag on the way in (Redis
- * runs one script at a time anyway, so nothing is lost) and remembers which SHA the client knows
- * the script by, so the client's EVALSHA, sent with the SHA of the text it holds, hits the script
- * Redis loaded instead of costing a NOSCRIPT round trip on every call.
- */
-class ScriptTranslator {
-  /** The client's SHA (of the text it sent) → Redis's SHA (of the text Redis got). */
-  private readonly shas = new Map<string, string>();
-
-  /** Rewrites `command` in place; returns how to fix its result, when that needs fixing too. */
-  translate(command: string[]): ResultFix | undefined {
-    const name = command[0];
-    if (name === 'EVALSHA' || name === 'EVALSHA_RO') {
-      const sha = this.shas.get((command[1] ?? '').toLowerCase());
-      if (sha !== undefined) command[1] = sha;
-    } else if (name === 'EVAL' || name === 'EVAL_RO') {
-      this.rewrite(command, 1);
-    } else if (name === 'SCRIPT') {
-      const sub = (command[1] ?? '').toUpperCase();
-      if (sub === 'LOAD') {
-        const clientSha = this.rewrite(command, 2);
-        // SCRIPT LOAD answers the SHA; the client expects the one of the text it sent.
-        if (clientSha !== undefined) return () => Buffer.from(clientSha);
-      } else if (sub === 'EXISTS') {
-        for (let i = 2; i < command.length; i++) {
-          command[i] =
-            this.shas.get((command[i] as string).toLowerCase()) ?? (command[i] as string);
-        }
-      }
-    }
-    return undefined;
-  }
-
-  /** Drops the Upstash-only flag from the script at `at`; returns the client's SHA if it did. */
-  private rewrite(command: string[], at: number): string | undefined {
-    const script = command[at];
-    if (script === undefined || !script.startsWith('#!lua')) return undefined;
-    const eol = script.indexOf('\n');
-    const shebang = eol === -1 ? script : script.slice(0, eol);
-    if (!shebang.includes(UPSTASH_ONLY_FLAG)) return undefined;
-    // Redis splits the shebang on spaces and the flags on commas; `flags=` alone is valid.
-    const cleaned = shebang
-      .split(' ')
-      .map((part) =>
-        part.startsWith('flags=')
-          ? `flags=${part
-              .slice(6)
-              .split(',')
-              .filter((flag) => flag !== UPSTASH_ONLY_FLAG)
-              .join(',')}`
-          : part,
-      )
-      .join(' ');
-    const rewritten = eol === -1 ? cleaned : cleaned + script.slice(eol);
-    const clientSha = sha1(script);
-    // Scripts are few (a handful per library); the cap only stops a runaway client.
-    if (this.shas.size >= 10_000) this.shas.clear();
-    this.shas.set(clientSha, sha1(rewritten));
-    command[at] = rewritten;
-    return clientSha;
-  }
-}
-
-function sha1(text: string): string {
-  return createHash('sha1').update(text).digest('hex');
 }
 
 type Answer = { result: unknown } | { error: string };
