@@ -111,9 +111,14 @@ describe('hostile access tokens', () => {
     await refusedToken(`${header}.${forged}.${signature}`);
   });
 
-  it('refuses a 100 KB token', async () => {
-    const body = await refusedToken(`${'a'.repeat(100 * 1024)}.b.c`);
+  it('refuses a 10 KB token as too long, and a 100 KB one at the size guard', async () => {
+    const body = await refusedToken(`${'a'.repeat(10 * 1024)}.b.c`);
     expect(body.detail).toMatch(/too long/);
+    // Over 16 KiB of headers: refused before authentication (edge/middleware/request-size).
+    const huge = await send('/v1/listings', bearer(`${'a'.repeat(100 * 1024)}.b.c`));
+    expect(huge.res.status).toBe(431);
+    expect(huge.res.headers.get('content-type')).toBe('application/problem+json');
+    expect(huge.recorded).toEqual([]);
   });
 
   it('refuses an unknown crit header', async () => {
