@@ -7,9 +7,9 @@
  * rather than from its histogram, which records whole milliseconds: a HIT answers in well under
  * one, and "p50 0 ms" says nothing. Percentiles are nearest-rank, as in bench/api.ts.
  */
-import { createRequire } from 'node:module';
 import { serveJobs } from './lib/api-children.js';
 import { quantile } from './lib/api-closed-loop.js';
+import { type AutocannonRequest, type AutocannonResult, autocannon } from './lib/autocannon.js';
 
 export type EdgeLoadJob = {
   /** `http://127.0.0.1:<port>` */
@@ -42,36 +42,6 @@ export type EdgeLoadResult = {
   sent: number;
 };
 
-type Request = { method: string; path: string; setupRequest?: (r: Request) => Request };
-type AutocannonOptions = {
-  url: string;
-  connections: number;
-  duration: number;
-  requests: Request[];
-  headers?: Record<string, string>;
-  timeout?: number;
-};
-type AutocannonResult = {
-  errors: number;
-  timeouts: number;
-  duration: number;
-  totalBytes?: number;
-  statusCodeStats: Record<string, { count: number }>;
-};
-type Instance = {
-  on(
-    event: 'response',
-    listener: (client: unknown, status: number, bytes: number, ms: number) => void,
-  ): void;
-};
-type Autocannon = (
-  options: AutocannonOptions,
-  done: (error: Error | null, result: AutocannonResult) => void,
-) => Instance;
-
-// autocannon is CommonJS without types; this is the part of its API used here (README, v8+).
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-
 /** Loopback only: the benchmark must never send load anywhere else. */
 function checkLoopback(baseUrl: string): void {
   const host = new URL(baseUrl).hostname;
@@ -86,12 +56,12 @@ function run(
   onResponse?: (status: number, bytes: number, ms: number) => void,
 ): Promise<AutocannonResult> {
   // autocannon shares the request objects (and so this closure) between its connections.
-  const requests: Request[] = job.distinct
+  const requests: AutocannonRequest[] = job.distinct
     ? [
         {
           method: 'GET',
           path: job.paths[0] as string,
-          setupRequest: (r: Request) => ({
+          setupRequest: (r: AutocannonRequest) => ({
             ...r,
             path: job.paths[next.index++ % job.paths.length] as string,
           }),

@@ -3,14 +3,11 @@
  * the real ETL, into a scratch database), the Workers' vars, and the checks that every server
  * answers what it should (the same listing through the edge as from the origin; a warm cache).
  */
-import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../origin/db/database.js';
 import { migrate } from '../../origin/db/migrate.js';
-import { runSource } from '../../origin/etl/run.js';
-import { upsertSource } from '../../origin/etl/sources.js';
-import { syntheticSource, writeSyntheticCsv } from '../synthetic.js';
 import { CACHE_RULES, NEVER_REACHED, type WorkerSpec } from './edge-scenarios.js';
+import { loadSyntheticListings } from './suite-data.js';
 
 /** Sent with every request, as Cloudflare does (a documentation address, RFC 5737). */
 export const CLIENT_HEADERS = { 'CF-Connecting-IP': '203.0.113.7' };
@@ -33,15 +30,7 @@ export async function loadListings(
   count: number,
 ): Promise<ListingPaths> {
   await migrate(db);
-  const feed = join(workDir, 'listings.csv');
-  await writeSyntheticCsv(feed, rows);
-  await upsertSource(db, syntheticSource(feed));
-  const summary = await runSource(db, 'synthetic', { trigger: 'bench' });
-  if (summary.status !== 'succeeded' || summary.rowsInserted !== rows)
-    throw new Error(
-      `the ETL load failed: ${summary.status}, ${summary.rowsInserted} of ${rows} inserted (${summary.error ?? 'no error'})`,
-    );
-  await db.rows(sql`ANALYZE listings`);
+  await loadSyntheticListings(db, workDir, rows);
   const ids = await db.rows<{ id: string }>(
     sql`SELECT id::text AS id FROM listings ORDER BY md5(id::text)`,
   );

@@ -12,38 +12,10 @@
  *   in about one. Percentiles are nearest-rank, as in lib/api-closed-loop.ts.
  * - Anything but a 200 is an error, as in api-load.ts; bench/api.ts then exits non-zero.
  */
-import { createRequire } from 'node:module';
 import type { LoadJob, LoadResult } from '../api-load.js';
 import { serveJobs } from './api-children.js';
 import { quantile } from './api-closed-loop.js';
-
-type Request = { method: string; path: string; setupRequest?: (r: Request) => Request };
-type AutocannonResult = {
-  errors: number;
-  timeouts: number;
-  /** Seconds the run lasted. */
-  duration: number;
-  statusCodeStats: Record<string, { count: number }>;
-};
-type Instance = {
-  on(
-    event: 'response',
-    listener: (client: unknown, status: number, bytes: number, ms: number) => void,
-  ): void;
-};
-type Autocannon = (
-  options: {
-    url: string;
-    connections: number;
-    duration: number;
-    requests: Request[];
-    timeout: number;
-  },
-  done: (error: Error | null, result: AutocannonResult) => void,
-) => Instance;
-
-// autocannon is CommonJS without types; this is the part of its API used here (README, v8+).
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+import { type AutocannonRequest, type AutocannonResult, autocannon } from './autocannon.js';
 
 /** Loopback only: the benchmark must never send load anywhere else. */
 const HOST = '127.0.0.1';
@@ -56,11 +28,11 @@ function run(
 ): Promise<AutocannonResult> {
   const pathAt = (i: number) => job.paths[i % job.paths.length] as string;
   // autocannon shares the request object (and so this closure) between its connections.
-  const requests: Request[] = [
+  const requests: AutocannonRequest[] = [
     {
       method: 'GET',
       path: pathAt(0),
-      setupRequest: (r: Request) => ({ ...r, path: pathAt(next.index++) }),
+      setupRequest: (r: AutocannonRequest) => ({ ...r, path: pathAt(next.index++) }),
     },
   ];
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 /**
- * Data for the benchmarks that need a loaded database but do not time the load (the backup
- * benchmark): N synthetic listings through the real ETL, as bench/api.ts and the edge benchmark
- * load theirs, so every part measures the same kind of table.
+ * Data for the benchmarks that need a loaded database but do not time the load (backups, the
+ * edge): N synthetic listings through the real ETL, as bench/api.ts loads its own, so every part
+ * measures the same kind of table.
  */
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
