@@ -5,6 +5,8 @@ import { type IdentityConfig, identityConfigFrom } from './auth/config.js';
 import type { Database } from './db/database.js';
 import { type CfAccessOptions, cfAccess } from './http/cf-access.js';
 import { edgeAssertion } from './http/edge-assertion.js';
+import { databaseReplayGuard } from './http/replay-guard.js';
+import { routeGuard } from './http/route-guard.js';
 import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
 import { createRouter, type Deps } from './http/router.js';
@@ -36,9 +38,15 @@ export type AppDeps = {
   identity?: IdentityConfig;
   /**
    * EDGE_ASSERTION_SECRET: when set, only requests signed by the edge Worker get in
-   * (docs/edge-auth.md). Unset only in development and in tests of the routes themselves.
+   * (docs/edge-auth.md). Unset: no edge (INSECURE_NO_EDGE_ASSERTION, development and tests of
+   * the routes themselves): callers are authenticated here by bearer token, and the route table
+   * is enforced all the same.
    */
   edgeAssertionSecret?: string | undefined;
+  /** EDGE_ASSERTION_SECRET_PREVIOUS: also accepted during a rotation. */
+  edgeAssertionPreviousSecret?: string | undefined;
+  /** ANONYMOUS_ACCESS, for the no-edge mode (behind the edge the assertion decides). */
+  anonymousAccess?: boolean;
   /** Cloudflare Access (CF_ACCESS_TEAM_DOMAIN + CF_ACCESS_AUD): checked first when given. */
   cfAccess?: CfAccessOptions | undefined;
 };
@@ -52,6 +60,8 @@ export function createApp({
   ops,
   identity,
   edgeAssertionSecret,
+  edgeAssertionPreviousSecret,
+  anonymousAccess = true,
   cfAccess: cfAccessOptions,
 }: AppDeps) {
   const identityConfig = identity ?? identityConfigFrom({});
@@ -70,15 +80,24 @@ export function createApp({
     await next();
   });
   // --- only the edge gets in; /health stays open for the private network's probes
-  if (cfAccessOptions) app.use(cfAccess(cfAccessOptions));
-  if (edgeAssertionSecret) app.use(edgeAssertion({ secret: edgeAssertionSecret }));
-  app.use(secureHeaders());
+  // The body limit first: the assertion check reads the body to compare its digest.
   app.use(
     bodyLimit({
       maxSize: 1024 * 1024,
       onError: (c) => problem(c, 413, 'Payload Too Large', 'the body is over 1 MiB'),
     }),
   );
+  if (cfAccessOptions) app.use(cfAccess(cfAccessOptions));
+  if (edgeAssertionSecret)
+    app.use(
+      edgeAssertion({
+        secrets: [edgeAssertionSecret, ...(edgeAssertionPreviousSecret ? [edgeAssertionPreviousSecret] : [])],
+        replayGuard: databaseReplayGuard(db),
+      }),
+    );
+  // The route table (contract/routes.ts), enforced here on every route as at the edge.
+  app.use(routeGuard({ identity: identityConfig, anonymousAccess }));
+  app.use(secureHeaders());
   app.use(requestMetrics());
   app.use(async function accessLog(c, next) {
     const started = performance.now();

@@ -11,6 +11,17 @@ const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+/**
+ * A security switch: exactly `true` or `false`. z.stringbool() would also take `yes`, `1`,
+ * `False`...; a setting that decides who gets in is spelled one way, and anything else stops the
+ * process naming the variable.
+ */
+const strictBool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'], { error: 'must be exactly true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true');
+
 /** Parsed once at the door; anything invalid stops the process with the variable's name. */
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -33,13 +44,24 @@ const EnvSchema = z.object({
   CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /**
    * Shared with the Worker; verifies X-Edge-Assertion so the origin serves only requests that
-   * came through the edge (docs/edge-auth.md). Required in production; unset elsewhere means no
-   * check (local development without the edge).
+   * came through the edge (docs/edge-auth.md). Required: without it the origin refuses to start,
+   * unless INSECURE_NO_EDGE_ASSERTION=true says, for development, that there is no edge.
    */
   EDGE_ASSERTION_SECRET: z
     .string()
     .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
     .optional(),
+  /** The secret being rotated out, accepted beside EDGE_ASSERTION_SECRET (docs/operations.md). */
+  EDGE_ASSERTION_SECRET_PREVIOUS: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
+    .optional(),
+  /**
+   * `true`: serve requests that did not come through the edge (callers authenticated here by
+   * bearer token; the route table still enforced). For an origin on a developer's machine with
+   * no Worker in front; refused in production. Exactly `true` or `false`.
+   */
+  INSECURE_NO_EDGE_ASSERTION: strictBool(false),
   /**
    * Cloudflare Access in front of the tunnel (tunnel/README.md): with both set, the origin also
    * requires a valid `Cf-Access-Jwt-Assertion` from this team for this application.
@@ -66,7 +88,7 @@ const EnvSchema = z.object({
   LOGIN_FAILURES_PER_IP: wholeNumber(1).default(50),
   LOGIN_FAILURE_WINDOW_SECONDS: wholeNumber(1, 86_400).default(900),
   /** Whether callers without credentials get the read scopes (enforced at the edge). */
-  ANONYMOUS_ACCESS: z.stringbool().default(true),
+  ANONYMOUS_ACCESS: strictBool(true),
 });
 
 export type OriginEnv = z.infer<typeof EnvSchema>;
@@ -79,10 +101,18 @@ function crossCheck(env: OriginEnv): string[] {
       'DATABASE_URL: required in production (the embedded database is for development on one machine)',
     );
   }
-  if (env.NODE_ENV === 'production' && !env.EDGE_ASSERTION_SECRET) {
+  if (!env.EDGE_ASSERTION_SECRET && !env.INSECURE_NO_EDGE_ASSERTION) {
     problems.push(
-      'EDGE_ASSERTION_SECRET: required in production (the origin must refuse anything that did not come through the edge)',
+      'EDGE_ASSERTION_SECRET: required (the origin must refuse anything that did not come through the edge); for an origin without an edge in development, set INSECURE_NO_EDGE_ASSERTION=true instead',
     );
+  }
+  if (env.NODE_ENV === 'production' && env.INSECURE_NO_EDGE_ASSERTION) {
+    problems.push(
+      'INSECURE_NO_EDGE_ASSERTION: not allowed in production (the origin must refuse anything that did not come through the edge)',
+    );
+  }
+  if (env.EDGE_ASSERTION_SECRET_PREVIOUS && !env.EDGE_ASSERTION_SECRET) {
+    problems.push('EDGE_ASSERTION_SECRET_PREVIOUS: set only beside EDGE_ASSERTION_SECRET');
   }
   return problems;
 }
@@ -102,6 +132,7 @@ const blankMeansUnset = [
   'BACKUP_STATUS_FILE',
   'CURSOR_SECRET',
   'SIGNING_KEY_ENCRYPTION_SECRET',
+  'EDGE_ASSERTION_SECRET_PREVIOUS',
 ] as const;
 
 /** Parse `process.env`-like input. Throws an EnvError naming every bad variable. */

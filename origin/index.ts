@@ -19,8 +19,9 @@ try {
 }
 const logger = createLogger(env.LOG_LEVEL);
 if (!env.EDGE_ASSERTION_SECRET) {
+  // Only with INSECURE_NO_EDGE_ASSERTION=true (origin/env.ts refuses to start otherwise).
   logger.warn(
-    'EDGE_ASSERTION_SECRET is unset: the origin accepts requests that did not come through the edge (development only)',
+    'INSECURE_NO_EDGE_ASSERTION=true: the origin accepts requests that did not come through the edge and authenticates bearer tokens itself (development only)',
   );
 }
 const db = await openFromEnv(env, logger);
@@ -32,6 +33,8 @@ const app = createApp({
   cursorSecret: env.CURSOR_SECRET,
   identity: identityConfigFrom(env),
   edgeAssertionSecret: env.EDGE_ASSERTION_SECRET,
+  edgeAssertionPreviousSecret: env.EDGE_ASSERTION_SECRET_PREVIOUS,
+  anonymousAccess: env.ANONYMOUS_ACCESS,
   cfAccess:
     env.CF_ACCESS_TEAM_DOMAIN && env.CF_ACCESS_AUD
       ? { teamDomain: env.CF_ACCESS_TEAM_DOMAIN, audience: env.CF_ACCESS_AUD }

@@ -39,14 +39,15 @@ export async function callOrigin(env: OriginCallEnv, call: OriginCall): Promise<
   // Before the try: a missing secret or a bad ORIGIN_URL is the edge's misconfiguration, not an
   // origin outage, and must fail loudly rather than page someone about the origin.
   const target = originTarget(env.ORIGIN_URL, new URL(call.path, 'https://edge.invalid'));
+  const body = call.body !== undefined ? JSON.stringify(call.body) : undefined;
   const headers: Record<string, string> = {
     Accept: 'application/json',
     'X-Request-Id': requestId,
-    ...(await originCredentials(env, {
-      principal: edgePrincipal(call.scope),
-      requestId,
-      clientIp: null,
-    })),
+    ...(await originCredentials(
+      env,
+      { principal: edgePrincipal(call.scope), requestId, clientIp: null },
+      { method: call.method ?? 'GET', url: target, body: body ?? null },
+    )),
   };
   if (call.body !== undefined) headers['Content-Type'] = 'application/json';
   const started = Date.now();
@@ -55,7 +56,7 @@ export async function callOrigin(env: OriginCallEnv, call: OriginCall): Promise<
     res = await fetch(target, {
       method: call.method ?? 'GET',
       headers,
-      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+      ...(body !== undefined ? { body } : {}),
       signal: AbortSignal.timeout(call.timeoutMs),
       redirect: 'manual',
     });

@@ -1,23 +1,36 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { errors, type JWTPayload, jwtVerify } from 'jose';
+import {
+  bindingMismatch,
+  bodyDigest,
+  EDGE_ASSERTION_AUDIENCE,
+  EDGE_ASSERTION_CLOCK_TOLERANCE_SECONDS,
+  EDGE_ASSERTION_HEADER,
+  EDGE_ASSERTION_ISSUER,
+  EDGE_ASSERTION_TTL_SECONDS,
+  type PrincipalType,
+  principalTypes,
+  requestTarget,
+  secretKeyId,
+  unsafeMethods,
+} from '../../contract/assertion.js';
 import { problem } from './problem.js';
+import type { ReplayGuard } from './replay-guard.js';
 
 /**
- * The edge → origin assertion (docs/edge-auth.md). The edge verifies the caller's token or API
- * key, then signs this short-lived JWT (HS256, EDGE_ASSERTION_SECRET shared by the Worker and the
- * origin) and sends it as `X-Edge-Assertion`. The origin trusts nothing else about who is calling.
+ * The edge → origin assertion (contract/assertion.ts, docs/edge-auth.md). The edge verifies the
+ * caller's token or API key, then signs this short-lived JWT (HS256, EDGE_ASSERTION_SECRET shared
+ * by the Worker and the origin), bound to the request's method, path, query and body, and sends
+ * it as `X-Edge-Assertion`. The origin trusts nothing else about who is calling.
  */
-export const EDGE_ASSERTION_HEADER = 'X-Edge-Assertion';
-export const EDGE_ASSERTION_ISSUER = 'estate-edge-worker';
-export const EDGE_ASSERTION_AUDIENCE = 'estate-edge-origin';
-
-/**
- * `edge` is the Worker speaking for itself (its API-key lookups at /v1/auth/introspect-key);
- * the others are the callers it verified.
- */
-export const principalTypes = ['user', 'api_key', 'anonymous', 'edge'] as const;
-export type PrincipalType = (typeof principalTypes)[number];
+export {
+  EDGE_ASSERTION_AUDIENCE,
+  EDGE_ASSERTION_HEADER,
+  EDGE_ASSERTION_ISSUER,
+  type PrincipalType,
+  principalTypes,
+};
 
 /** Who is calling, as the edge vouched for it. */
 export type EdgePrincipal = {
@@ -35,8 +48,17 @@ export type EdgePrincipal = {
 };
 
 export type EdgeAssertionOptions = {
-  /** EDGE_ASSERTION_SECRET: at least 32 bytes. */
-  secret: string;
+  /**
+   * EDGE_ASSERTION_SECRET, then EDGE_ASSERTION_SECRET_PREVIOUS during a rotation: each at least
+   * 32 bytes. An assertion names its secret by `kid` (contract/assertion.ts), so both are
+   * accepted at once and a rotation has no window of 401s (docs/operations.md).
+   */
+  secrets: readonly string[];
+  /**
+   * Where write assertions' `jti`s are recorded so a replay is refused on every replica and
+   * after a restart (http/replay-guard.ts; createApp passes the database's).
+   */
+  replayGuard: ReplayGuard;
   /** Clock difference tolerated between the Worker and this host. */
   clockToleranceSec?: number;
   /**
@@ -54,14 +76,14 @@ export type EdgeAssertionOptions = {
  */
 const MAX_ASSERTION_LENGTH = 4096;
 
-/** The edge signs with exp = iat + 60 s; 90 s of age allows for the clock tolerance and transit. */
-const MAX_TOKEN_AGE = '90s';
+/** The edge signs with exp = iat + TTL; the age allows for the clock tolerance as well. */
+const MAX_TOKEN_AGE = `${EDGE_ASSERTION_TTL_SECONDS + EDGE_ASSERTION_CLOCK_TOLERANCE_SECONDS}s`;
 
 /**
- * Seen `jti`s until their `exp`. The edge never sends one assertion twice, so a second sighting
- * is a replay of a captured assertion (perhaps with another method or path): refused. A 60 s
- * lifetime bounds the set to the edge's request rate × 60 s; it is per process, which is fine:
- * it narrows a window that exp already closes, it is not what closes it.
+ * Seen `jti`s of reads until their `exp`, in this process. The edge never sends one assertion
+ * twice, so a second sighting is a replay. For reads this narrows what the binding already makes
+ * harmless (the same read, by the same principal, within 30 s); writes go through the shared
+ * ReplayGuard instead, which holds across replicas and restarts.
  */
 class SeenJtis {
   private readonly expiries = new Map<string, number>();
@@ -110,14 +132,21 @@ const ENFORCED_KEY = 'edgeAssertionEnforced';
  *   app.use(edgeAssertion({ secret: env.EDGE_ASSERTION_SECRET }));
  */
 export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler {
-  const secretBytes = new TextEncoder().encode(options.secret);
-  // Imported once: jose would import the raw bytes again on every request.
-  const secretKey = createSecretKey(secretBytes);
-  if (secretBytes.length < 32)
-    throw new TypeError(
-      'edgeAssertion: the secret (EDGE_ASSERTION_SECRET) needs at least 32 bytes',
-    );
-  const clockTolerance = options.clockToleranceSec ?? 5;
+  if (options.secrets.length === 0 || options.secrets.length > 2)
+    throw new TypeError('edgeAssertion: give one secret, or two during a rotation');
+  for (const secret of options.secrets)
+    if (new TextEncoder().encode(secret).length < 32)
+      throw new TypeError(
+        'edgeAssertion: the secret (EDGE_ASSERTION_SECRET) needs at least 32 bytes',
+      );
+  // Imported once, by key id: jose would import the raw bytes again on every request.
+  const keys = Promise.all(
+    options.secrets.map(async (secret) => ({
+      kid: await secretKeyId(secret),
+      key: createSecretKey(new TextEncoder().encode(secret)),
+    })),
+  ).then((list) => new Map(list.map(({ kid, key }) => [kid, key])));
+  const clockTolerance = options.clockToleranceSec ?? EDGE_ASSERTION_CLOCK_TOLERANCE_SECONDS;
   if (!Number.isInteger(clockTolerance) || clockTolerance < 0 || clockTolerance > 60)
     throw new TypeError('edgeAssertion: clockToleranceSec must be an integer from 0 to 60');
   const required = options.required ?? true;
@@ -137,11 +166,23 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
       if (!required) return next();
       return refuse(c, 'the request did not come through the edge (no edge assertion)');
     }
-    const verified = await verifyAssertion(assertion, secretKey, clockTolerance);
+    const verified = await verifyAssertion(assertion, await keys, clockTolerance);
     if (typeof verified === 'string') return refuse(c, verified);
-    const { principal, jti, exp } = verified;
-    if (!seen.firstSighting(jti, exp, Math.floor(Date.now() / 1000)))
-      return refuse(c, 'the edge assertion was already used');
+    const { principal, jti, exp, binding } = verified;
+    const method = c.req.method;
+    // The body is read here (bodyLimit, before this middleware, has capped it at 1 MiB) and
+    // kept by Hono for the handler's own c.req.json().
+    const digest = bodiless.has(method) ? undefined : await bodyDigest(await c.req.arrayBuffer());
+    const mismatch = bindingMismatch(binding, {
+      method,
+      target: requestTarget(c.req.url),
+      digest,
+    });
+    if (mismatch) return refuse(c, mismatch);
+    const first = unsafeMethods.has(method)
+      ? await options.replayGuard.firstUse(jti, exp)
+      : seen.firstSighting(jti, exp, Math.floor(Date.now() / 1000));
+    if (!first) return refuse(c, 'the edge assertion was already used');
     c.set(PRINCIPAL_KEY as never, principal as never);
     await next();
   };
@@ -165,31 +206,43 @@ function refuse(c: Context, detail: string) {
   return problem(c, 401, 'Unauthorized', detail);
 }
 
-type Verified = { principal: EdgePrincipal; jti: string; exp: number };
+type Verified = {
+  principal: EdgePrincipal;
+  jti: string;
+  exp: number;
+  binding: { htm: string; htu: string; bdy?: string };
+};
+
+/** Methods whose requests carry no body to digest. */
+const bodiless = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The principal, or a sentence saying why the assertion is refused (never the secret). */
 async function verifyAssertion(
   assertion: string,
-  secret: KeyObject,
+  keys: ReadonlyMap<string, KeyObject>,
   clockTolerance: number,
 ): Promise<Verified | string> {
   if (assertion.length > MAX_ASSERTION_LENGTH) return 'the edge assertion is too long';
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(assertion, secret, {
+    // The key its `kid` names: one of the current and the previous secret. An unknown kid gets
+    // the current key, so it fails as a bad signature rather than as a special case.
+    const keyFor = (header: { kid?: string | undefined }) =>
+      keys.get(header.kid ?? '') ?? (keys.values().next().value as KeyObject);
+    ({ payload } = await jwtVerify(assertion, keyFor, {
       // HS256 only: `none` and every asymmetric alg (whose "key" an attacker could choose) fail.
       algorithms: ['HS256'],
       issuer: EDGE_ASSERTION_ISSUER,
       audience: EDGE_ASSERTION_AUDIENCE,
       clockTolerance,
       maxTokenAge: MAX_TOKEN_AGE,
-      requiredClaims: ['iat', 'exp', 'jti', 'sub', 'rid'],
+      requiredClaims: ['iat', 'exp', 'jti', 'sub', 'rid', 'htm', 'htu'],
     }));
   } catch (error) {
     return describeJoseError(error);
   }
   const claims = payload as JWTPayload & Record<string, unknown>;
-  const { sub, jti, exp, principal_type, scope, plan, rid, cip, owner } = claims;
+  const { sub, jti, exp, principal_type, scope, plan, rid, cip, owner, htm, htu, bdy } = claims;
   if (
     typeof sub !== 'string' ||
     sub.length > 200 ||
@@ -202,12 +255,16 @@ async function verifyAssertion(
     typeof plan !== 'string' ||
     typeof rid !== 'string' ||
     (cip !== undefined && typeof cip !== 'string') ||
-    (owner !== undefined && typeof owner !== 'string')
+    (owner !== undefined && typeof owner !== 'string') ||
+    typeof htm !== 'string' ||
+    typeof htu !== 'string' ||
+    (bdy !== undefined && typeof bdy !== 'string')
   )
     return 'the edge assertion has malformed claims';
   return {
     jti,
     exp,
+    binding: { htm, htu, ...(bdy !== undefined ? { bdy } : {}) },
     principal: {
       id: sub,
       type: principal_type as PrincipalType,
@@ -224,7 +281,7 @@ function describeJoseError(error: unknown): string {
   if (error instanceof errors.JWTExpired)
     // jose reports maxTokenAge as an expired `iat`.
     return error.claim === 'iat'
-      ? 'the edge assertion is too old (issued over 90 s ago)'
+      ? `the edge assertion is too old (issued over ${MAX_TOKEN_AGE} ago)`
       : 'the edge assertion has expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'aud') return 'the edge assertion is for another audience';

@@ -3,7 +3,7 @@ import { verifyAccessToken } from '../auth/access-tokens.js';
 import type { AuditContext } from '../auth/audit.js';
 import type { IdentityConfig } from '../auth/config.js';
 import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../auth/errors.js';
-import { isScope, type Scope } from '../auth/scopes.js';
+import { hasScope, isScope, type Scope } from '../auth/scopes.js';
 import { type Plan, plans } from '../db/schema/users.js';
 import { type EdgePrincipal, edgeAssertionEnforced, edgePrincipalOf } from './edge-assertion.js';
 import { problem, problemErrorHandler } from './problem.js';
@@ -51,7 +51,7 @@ export function authenticate(
       edge || edgeAssertionEnforced(c)
         ? fromEdge(edge)
         : await fromBearer(c, (c.get('deps') as Deps).db, config);
-    if (scope && !principal.scopes.includes(scope))
+    if (scope && !hasScope(principal.scopes, scope))
       throw new ForbiddenError(`this needs the scope '${scope}'`, { cause: scope });
     c.set('principal' as never, principal as never);
     await next();

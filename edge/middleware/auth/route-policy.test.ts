@@ -22,7 +22,7 @@ describe('routePolicy', () => {
     expect(routePolicy('POST', '/v1/etl/runs')).toEqual({ kind: 'scope', anyOf: ['etl:run'] });
     expect(routePolicy('GET', '/v1/etl/runs/7')).toEqual({
       kind: 'scope',
-      anyOf: ['etl:read', 'etl:admin'],
+      anyOf: ['etl:read'],
     });
     expect(routePolicy('PUT', '/v1/etl/sources/x')).toEqual({
       kind: 'scope',
@@ -32,24 +32,31 @@ describe('routePolicy', () => {
 
   it('does not let a prefix match a sibling path', () => {
     expect(routePolicy('POST', '/v1/etlx')).toEqual({ kind: 'deny' });
-    expect(routePolicy('GET', '/v1/listingsfoo')).toEqual({ kind: 'any' });
+    expect(routePolicy('GET', '/v1/listingsfoo')).toEqual({ kind: 'public' });
   });
 
-  it('keeps the introspection endpoint and metrics internal whatever the method or spelling', () => {
+  it('keeps the introspection endpoint internal whatever the method or spelling', () => {
     for (const path of [
       '/v1/auth/introspect-key',
       '/V1/Auth/Introspect-Key',
       '/v1//auth/introspect-key/',
+      '/v1/auth%2Fintrospect-key',
     ]) {
-      expect(routePolicy('POST', path), path).toEqual({ kind: 'internal' });
+      expect(routePolicy('POST', path), path).toEqual({
+        kind: 'internal',
+        scope: 'keys:introspect',
+      });
     }
-    expect(routePolicy('GET', '/metrics')).toEqual({ kind: 'internal' });
+  });
+
+  it('keeps metrics to operators', () => {
+    expect(routePolicy('GET', '/metrics')).toEqual({ kind: 'scope', anyOf: ['ops:read'] });
   });
 
   it('leaves sign-in and preflights open and unknown writes denied', () => {
     expect(routePolicy('POST', '/v1/auth/token')).toEqual({ kind: 'open' });
     expect(routePolicy('OPTIONS', '/v1/audit')).toEqual({ kind: 'open' });
     expect(routePolicy('DELETE', '/v1/listings/1')).toEqual({ kind: 'deny' });
-    expect(routePolicy('GET', '/openapi.json')).toEqual({ kind: 'any' });
+    expect(routePolicy('GET', '/openapi.json')).toEqual({ kind: 'public' });
   });
 });

@@ -3,7 +3,7 @@ import { proxy } from 'hono/proxy';
 import type { RequestIdVariables } from 'hono/request-id';
 import { clientIp, configVar } from '../../lib/config';
 import { type TraceVariables, traceOf } from '../../lib/trace';
-import { edgeOnlyRequestHeaders } from '../origin-assertion';
+import { edgeOnlyRequestHeaders, type OriginRequest } from '../origin-assertion';
 import { ProblemType, problemResponse } from '../problem';
 import {
   breakerFor,
@@ -35,7 +35,7 @@ export type OriginProxyOptions<E extends OriginProxyEnv = OriginProxyEnv> = {
    * assertion and the Cloudflare Access service token (edge/index.ts passes them in). Whatever
    * the client sent under those names is dropped first, whether or not this is set.
    */
-  originHeaders?: (c: Context<E>) => Promise<Record<string, string>>;
+  originHeaders?: (c: Context<E>, request: OriginRequest) => Promise<Record<string, string>>;
 };
 
 /**
@@ -53,6 +53,9 @@ export const forwardedMethods = new Set([
   'OPTIONS',
 ]);
 
+/** Methods that send no body to the origin. */
+const bodiless = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** Safe methods without a body: the only ones retried (replaying a POST could run it twice). */
 const retriedMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -62,6 +65,11 @@ export type ForwardOptions = {
    * be cancelled when the client hangs up.
    */
   detached?: boolean;
+  /**
+   * The method sent to the origin instead of the client's: a cache refresh started by a HEAD
+   * fetches with GET, so what it stores has a body.
+   */
+  method?: 'GET';
 };
 
 export type OriginForwarder<E extends OriginProxyEnv> = {
@@ -93,7 +101,7 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
   if (options.policy) originPolicySchema.partial().parse(options.policy);
 
   async function forward(c: Context<E>, forwardOptions: ForwardOptions = {}): Promise<Response> {
-    const method = c.req.method;
+    const method = forwardOptions.method ?? c.req.method;
     const policy = {
       ...configVar('ORIGIN_POLICY', c.env.ORIGIN_POLICY ?? {}, originPolicySchema),
       ...options.policy,
@@ -101,8 +109,12 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
     const target = originTarget(c.env.ORIGIN_URL, new URL(c.req.url));
     const requestId = c.get('requestId');
     const trace = traceOf(c);
+    // The body is read once (bodyLimit has capped it at 1 MiB): the assertion carries its digest,
+    // and the same bytes go to the origin on every attempt.
+    const body = bodiless.has(method) ? null : await c.req.arrayBuffer();
+    const bound: OriginRequest = { method, url: target, body };
     // Before the try: a signing failure (a missing secret) is the edge's 500, not a 502.
-    const headers = forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
+    const headers = forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c, bound));
     const timeoutMs = timeoutFor(policy, c.req.path);
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = forwardOptions.detached
@@ -121,8 +133,15 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
         const attemptHeaders =
           attempts === 1
             ? headers
-            : forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c));
-        return proxy(target, { raw: c.req.raw, headers: attemptHeaders, signal });
+            : forwardedHeaders(c.req.raw, requestId, await options.originHeaders?.(c, bound));
+        return proxy(target, {
+          raw: c.req.raw,
+          method,
+          headers: attemptHeaders,
+          signal,
+          // The buffered bytes (a stream could be sent only once); none for GET/HEAD.
+          body,
+        });
       });
     try {
       const res = await (retriedMethods.has(method) && policy.retries > 0

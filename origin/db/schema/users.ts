@@ -1,12 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { boolean, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
-export const roles = ['admin', 'analyst', 'engineer', 'user'] as const;
-export type Role = (typeof roles)[number];
+import { plans, roles } from '../../../contract/scopes.js';
 
-/** Lowest to highest: the order matters (an API key's plan may not exceed its creator's). */
-export const plans = ['anonymous', 'standard', 'pro', 'admin'] as const;
-export type Plan = (typeof plans)[number];
+/** Roles and plans (lowest to highest: an API key's plan may not exceed its owner's): contract/scopes.ts. */
+export { type Plan, plans, type Role, roles } from '../../../contract/scopes.js';
 
 /**
  * People who sign in. `password_hash` is self-describing (`scrypt$N=..,r=..,p=..$salt$key`, see
