@@ -1,45 +1,44 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
-import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { assertionHeaders } from '../../test/support/edge-assertion.js';
 import { requireScope, type Scope } from './authz.js';
-import { EDGE_ASSERTION_AUDIENCE, EDGE_ASSERTION_ISSUER, edgeAssertion } from './edge-assertion.js';
+import { edgeAssertion } from './edge-assertion.js';
+import { memoryReplayGuard } from './replay-guard.js';
 
 const secret = randomBytes(32).toString('base64url');
 
 /** An app behind the edge assertion with one route needing `scope`. */
 function behindEdge(scope: Scope) {
   return new Hono()
-    .use(edgeAssertion({ secret }))
+    .use(edgeAssertion({ secrets: [secret], replayGuard: memoryReplayGuard() }))
     .post('/x', requireScope(scope), (c) => c.text('ran'));
 }
 
 async function asEdge(app: Hono, scopes: string) {
-  const now = Math.floor(Date.now() / 1000);
-  const assertion = await new SignJWT({
-    iss: EDGE_ASSERTION_ISSUER,
-    aud: EDGE_ASSERTION_AUDIENCE,
-    iat: now,
-    exp: now + 60,
-    jti: randomUUID(),
-    sub: 'api_key:4',
-    principal_type: 'api_key',
-    owner: 'user:1',
-    scope: scopes,
-    plan: 'standard',
-    rid: 'req-authz',
-  })
-    .setProtectedHeader({ alg: 'HS256' })
-    .sign(new TextEncoder().encode(secret));
-  return app.request('/x', { method: 'POST', headers: { 'X-Edge-Assertion': assertion } });
+  const headers = await assertionHeaders(
+    secret,
+    { method: 'POST', path: '/x' },
+    {
+      claims: {
+        sub: 'api_key:4',
+        principal_type: 'api_key',
+        owner: 'user:1',
+        scope: scopes,
+        plan: 'standard',
+      },
+    },
+  );
+  return app.request('/x', { method: 'POST', headers });
 }
 
 describe('requireScope', () => {
-  it('lets every request through when the app runs without the edge (development)', async () => {
+  it('lets nobody through unchecked when the app runs without the edge', async () => {
+    // Issue 13, finding 3: this passed every request when EDGE_ASSERTION_SECRET was unset.
     const app = new Hono().get('/x', requireScope('etl:run'), (c) => c.text('ran'));
     const res = await app.request('/x');
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe('ran');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 
   it('lets a principal with the scope through, behind the edge', async () => {

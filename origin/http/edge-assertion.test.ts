@@ -3,8 +3,10 @@ import { Hono } from 'hono';
 import { generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
+import { secretKeyId } from '../../contract/assertion.js';
 import { createApp } from '../app.js';
 import { createLogger } from '../logger.js';
+import { databaseReplayGuard } from './replay-guard.js';
 import {
   EDGE_ASSERTION_AUDIENCE,
   EDGE_ASSERTION_ISSUER,
@@ -23,7 +25,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   // The real origin behind the middleware, mounted as app.ts will mount it: before every route.
   app = new Hono();
-  app.use(edgeAssertion({ secret }));
+  app.use(edgeAssertion({ secrets: [secret], replayGuard: databaseReplayGuard(t.db) }));
   app.get('/__whoami', (c) => {
     const principal = edgePrincipalOf(c) as EdgePrincipal;
     return c.json({ ...principal, scopes: [...principal.scopes].sort() });
@@ -37,12 +39,13 @@ afterAll(async () => {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function claims(overrides: JWTPayload = {}): JWTPayload {
+/** The claims of an assertion for GET `target` (the binding the edge signs in). */
+function claims(overrides: JWTPayload = {}, target = '/__whoami'): JWTPayload {
   return {
     iss: EDGE_ASSERTION_ISSUER,
     aud: EDGE_ASSERTION_AUDIENCE,
     iat: now(),
-    exp: now() + 60,
+    exp: now() + 30,
     jti: randomUUID(),
     sub: 'user:7',
     principal_type: 'user',
@@ -50,13 +53,21 @@ function claims(overrides: JWTPayload = {}): JWTPayload {
     plan: 'pro',
     rid: 'req-123',
     cip: '203.0.113.9',
+    htm: 'GET',
+    htu: target,
     ...overrides,
   };
 }
 
 /** Sign like the edge does, with `key` and `alg` overridable for the hostile cases. */
-async function assertion(overrides: JWTPayload = {}, key: Uint8Array = encoded): Promise<string> {
-  return new SignJWT(claims(overrides)).setProtectedHeader({ alg: 'HS256' }).sign(key);
+async function assertion(
+  overrides: JWTPayload = {},
+  key: Uint8Array = encoded,
+  target = '/__whoami',
+): Promise<string> {
+  return new SignJWT(claims(overrides, target))
+    .setProtectedHeader({ alg: 'HS256', kid: await secretKeyId(secret) })
+    .sign(key);
 }
 
 async function call(path: string, header?: string) {
@@ -98,7 +109,10 @@ describe('edgeAssertion', () => {
   });
 
   it('lets a valid assertion through to the real routes', async () => {
-    const { res } = await call('/v1/listings?limit=1', await assertion());
+    const { res } = await call(
+      '/v1/listings?limit=1',
+      await assertion({}, encoded, '/v1/listings?limit=1'),
+    );
 
     expect(res.status).toBe(200);
   });
@@ -116,11 +130,11 @@ describe('edgeAssertion', () => {
     expect(body).toEqual({ status: 'ok' });
   });
 
-  it('refuses an expired assertion, even within its 90 s maximum age', async () => {
-    await expectRefused(await assertion({ iat: now() - 70, exp: now() - 10 }), /expired/);
+  it('refuses an expired assertion, even within its 35 s maximum age', async () => {
+    await expectRefused(await assertion({ iat: now() - 25, exp: now() - 10 }), /expired/);
   });
 
-  it('refuses an assertion older than 90 s whatever its exp says', async () => {
+  it('refuses an assertion older than 35 s whatever its exp says', async () => {
     await expectRefused(await assertion({ iat: now() - 600, exp: now() + 60 }), /too old/);
   });
 
@@ -175,19 +189,21 @@ describe('edgeAssertion', () => {
   });
 
   it('refuses a secret shorter than 32 bytes when it is created', () => {
-    expect(() => edgeAssertion({ secret: 'short' })).toThrow(/32 bytes/);
+    expect(() =>
+      edgeAssertion({ secrets: ['short'], replayGuard: databaseReplayGuard(t.db) }),
+    ).toThrow(/32 bytes/);
   });
 
   it('lets requests without an assertion through when not required, but still refuses bad ones', async () => {
     const lenient = new Hono()
-      .use(edgeAssertion({ secret, required: false }))
+      .use(edgeAssertion({ secrets: [secret], replayGuard: databaseReplayGuard(t.db), required: false }))
       .get('/x', (c) => c.json({ principal: edgePrincipalOf(c) }));
 
     const without = await lenient.request('/x');
     expect(await without.json()).toEqual({ principal: null });
 
     const bad = await lenient.request('/x', {
-      headers: { 'X-Edge-Assertion': await assertion({}, randomBytes(32)) },
+      headers: { 'X-Edge-Assertion': await assertion({}, randomBytes(32), '/x') },
     });
     expect(bad.status).toBe(401);
   });

@@ -33,3 +33,15 @@ export function databaseReplayGuard(db: Database): ReplayGuard {
     },
   };
 }
+
+/** In memory, for tests of the middleware alone (one process: no replicas to agree with). */
+export function memoryReplayGuard(): ReplayGuard {
+  const used = new Set<string>();
+  return {
+    async firstUse(jti) {
+      if (used.has(jti)) return false;
+      used.add(jti);
+      return true;
+    },
+  };
+}

@@ -63,9 +63,15 @@ export function routeGuard(options: RouteGuardOptions): MiddlewareHandler {
   };
 }
 
-/** The caller the guard found (null: none could be established, e.g. an open path). */
+/**
+ * The caller the guard found; without the guard (a router mounted alone), the edge's asserted
+ * principal. Null: nobody could be established (an open path, or no edge and no guard).
+ */
 export function callerOf(c: Context): Caller | null {
-  return (c.get(CALLER_KEY as never) as Caller | undefined) ?? null;
+  const found = c.get(CALLER_KEY as never) as Caller | undefined;
+  if (found) return found;
+  const edge = edgePrincipalOf(c);
+  return edge ? { id: edge.id, type: edge.type, scopes: edge.scopes } : null;
 }
 
 async function callerFrom(
