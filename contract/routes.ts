@@ -67,7 +67,11 @@ export const routeRules: readonly RouteRule[] = [
 
   // keys:write manages one's own keys (the origin checks ownership); keys:admin implies it and
   // reaches everyone's.
-  { methods: ['GET', 'HEAD', 'POST', 'DELETE'], prefix: '/v1/api-keys', policy: scope('keys:write') },
+  {
+    methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+    prefix: '/v1/api-keys',
+    policy: scope('keys:write'),
+  },
   { methods: read, prefix: '/v1/audit', policy: scope('audit:read') },
 
   // Public material: the API reference and the map viewer.

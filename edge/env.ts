@@ -6,6 +6,8 @@ import type { AuthVariables } from './middleware/auth';
  *
  * Vars come from wrangler.toml through `Cloudflare.Env`, generated into
  * edge/worker-configuration.d.ts by `wrangler types` (rerun it after editing wrangler.toml).
+ * Those types only say "a string" or "an object": code reads vars through `settingsOf(env)`
+ * (lib/settings.ts), which parses all of them once per isolate with one schema, exactly.
  * Secrets are not in wrangler.toml, so they are declared here, one documented member each,
  * set with `npx wrangler secret put <NAME> --env staging|production` and, for `wrangler dev`,
  * in .dev.vars (`npm start` passes them with `wrangler dev --var`).

@@ -4,19 +4,20 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import type { AppEnv, Env } from './env';
-import { configVar } from './lib/config';
+import { checkSettings } from './lib/settings';
 import { accessLog } from './middleware/access-log';
 import { authenticate } from './middleware/auth';
+import { burstGuard, burstGuardCounters } from './middleware/burst-guard';
 import { edgeCache } from './middleware/edge-cache';
 import { httpsRedirect } from './middleware/https-redirect';
-import { originCredentials } from './middleware/origin-assertion';
-import { originProxy } from './middleware/origin-proxy';
+import { type OriginRequest, originCredentials } from './middleware/origin-assertion';
+import { originProxy, originTarget } from './middleware/origin-proxy';
 import { breakerSnapshot } from './middleware/origin-proxy/policy';
 import { problemErrorHandler, problemResponse } from './middleware/problem';
 import { rateLimit, rateLimitCounters } from './middleware/rate-limit';
 import { requestSize } from './middleware/request-size';
 import { securityHeaders } from './middleware/security-headers';
-import { corsOriginsSchema } from './middleware/security-headers/cors';
+import { settingsGate } from './middleware/settings-gate';
 import { scheduled } from './scheduled';
 import { statusJson, statusPage } from './status';
 
@@ -28,12 +29,16 @@ const app = new Hono<AppEnv>();
 app.use(requestId({ limitLength: 128 }));
 // Outermost after the id: the log line and Server-Timing cover everything below.
 app.use(timing({ crossOrigin: false }), accessLog());
+// The vars, parsed once per isolate by one schema (lib/settings.ts): while one is invalid, every
+// request but the health check gets a 503 naming it, never a permissive default.
+app.use(settingsGate({ exempt: ['/edge/health'] }));
 app.use(httpsRedirect(), securityHeaders());
 const corsHeaders = cors({
-  origin: (origin, c) =>
-    configVar('CORS_ORIGINS', c.env.CORS_ORIGINS, corsOriginsSchema).includes(origin)
-      ? origin
-      : null,
+  origin: (origin, c) => {
+    // Checked, not assumed: /edge/health passes the settings gate even when they are invalid.
+    const check = checkSettings(c.env);
+    return check.ok && check.settings.CORS_ORIGINS.includes(origin) ? origin : null;
+  },
   allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
   allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id', 'If-None-Match'],
   exposeHeaders: [
@@ -77,13 +82,23 @@ app.use(
 // --- Answered by the edge itself
 app.get('/edge/health', (c) => {
   c.header('Cache-Control', 'no-store');
+  const check = checkSettings(c.env);
+  // Names the bad vars and what they must hold, never their values (the 503s say the same).
+  if (!check.ok)
+    return c.json(
+      { status: 'misconfigured', environment: String(c.env.ENVIRONMENT), problems: check.problems },
+      503,
+    );
   return c.json({
     status: 'ok',
-    environment: c.env.ENVIRONMENT,
+    environment: check.settings.ENVIRONMENT,
     quota_store: c.env.UPSTASH_REDIS_REST_URL ? 'upstash' : 'none',
-    rate_limit_fail_mode: c.env.RATE_LIMIT_FAIL_MODE === 'closed' ? 'closed' : 'open',
+    rate_limit_fail_mode: check.settings.RATE_LIMIT_FAIL_MODE,
     // Since this isolate started: how often quotas were skipped or hit, the breakers' states.
-    isolate: { rate_limits: rateLimitCounters, origin_breakers: breakerSnapshot() },
+    isolate: {
+      rate_limits: { ...rateLimitCounters, burst: burstGuardCounters.refused },
+      origin_breakers: breakerSnapshot(),
+    },
   });
 });
 
@@ -93,20 +108,30 @@ app.get('/status', statusPage);
 app.get('/status.json', statusJson);
 
 // --- Everything else goes to the origin, as someone (docs/edge-auth.md)
-const headersForOrigin = (c: Context<AppEnv>) =>
-  originCredentials(c.env, {
-    principal: c.get('principal'),
-    requestId: c.get('requestId'),
-    clientIp: c.req.header('CF-Connecting-IP') ?? null,
-  });
+// Bound to the request it goes with (contract/assertion.ts): the proxy passes its target and
+// body; without one, the client's own request as a GET (the cache's refreshes).
+const headersForOrigin = (c: Context<AppEnv>, request?: OriginRequest) =>
+  originCredentials(
+    c.env,
+    {
+      principal: c.get('principal'),
+      requestId: c.get('requestId'),
+      clientIp: c.req.header('CF-Connecting-IP') ?? null,
+    },
+    request ?? { method: 'GET', url: originTarget(c.env.ORIGIN_URL, new URL(c.req.url)) },
+  );
 // Signs the principal into the X-Edge-Assertion the origin requires.
 const origin = originProxy<AppEnv>({ originHeaders: headersForOrigin });
+// Per client IP, before any credential is looked at: guessing keys costs the guesser, not the
+// origin's database (issue 13, finding 6).
+app.use(burstGuard());
 // Verifies the token or API key and the route's scope, and puts the principal on the context.
 app.use(authenticate());
 app.use(rateLimit());
 app.use(
   edgeCache<AppEnv>({
-    revalidate: (c) => origin.forward(c, { detached: true }),
+    // Always a GET (the cache says so): a refresh started by a HEAD must store a body.
+    revalidate: (c, { method }) => origin.forward(c, { detached: true, method }),
     originHeaders: headersForOrigin,
   }),
 );

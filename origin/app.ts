@@ -5,10 +5,11 @@ import { type IdentityConfig, identityConfigFrom } from './auth/config.js';
 import type { Database } from './db/database.js';
 import { type CfAccessOptions, cfAccess } from './http/cf-access.js';
 import { edgeAssertion } from './http/edge-assertion.js';
-import { databaseReplayGuard } from './http/replay-guard.js';
-import { routeGuard } from './http/route-guard.js';
 import { createMetrics, type Metrics, requestMetrics } from './http/metrics.js';
 import { problem, problemErrorHandler } from './http/problem.js';
+import { singleQueryParameters } from './http/query-params.js';
+import { databaseReplayGuard } from './http/replay-guard.js';
+import { routeGuard } from './http/route-guard.js';
 import { createRouter, type Deps } from './http/router.js';
 import type { Logger } from './logger.js';
 import { type OpsConfig, opsConfigFrom } from './ops/config.js';
@@ -91,7 +92,10 @@ export function createApp({
   if (edgeAssertionSecret)
     app.use(
       edgeAssertion({
-        secrets: [edgeAssertionSecret, ...(edgeAssertionPreviousSecret ? [edgeAssertionPreviousSecret] : [])],
+        secrets: [
+          edgeAssertionSecret,
+          ...(edgeAssertionPreviousSecret ? [edgeAssertionPreviousSecret] : []),
+        ],
         replayGuard: databaseReplayGuard(db),
       }),
     );
@@ -113,6 +117,9 @@ export function createApp({
       'request',
     );
   });
+  // One spelling per query: a repeated parameter is refused here as at the edge's cache
+  // (contract/query.ts), so no route reads "the first" where another reader took another.
+  app.use(singleQueryParameters());
 
   // --- operations (open on the private network: they reveal no listing data)
   app.route('/health', healthRoutes);

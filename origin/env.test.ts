@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EnvError, parseEnv } from './env.js';
+import { EnvError, parseEnv, parseServerEnv } from './env.js';
 
 /** The EnvError parseEnv throws for this input. */
 function envErrorOf(source: Record<string, string | undefined>): EnvError {
@@ -32,13 +32,28 @@ describe('parseEnv', () => {
       LOGIN_FAILURES_PER_IP: 50,
       LOGIN_FAILURE_WINDOW_SECONDS: 900,
       ANONYMOUS_ACCESS: true,
+      INSECURE_NO_EDGE_ASSERTION: false,
     });
   });
 
-  it('refuses production without EDGE_ASSERTION_SECRET: the origin must trust only the edge', () => {
-    expect(() => parseEnv({ NODE_ENV: 'production' })).toThrow(
-      /EDGE_ASSERTION_SECRET: required in production/,
+  it('refuses to serve without EDGE_ASSERTION_SECRET, in any environment, unless told there is no edge', () => {
+    // Issue 13, finding 3: outside production the origin started without it and trusted anyone.
+    for (const NODE_ENV of ['production', 'development', 'test'])
+      expect(() => parseServerEnv({ NODE_ENV })).toThrow(
+        /EDGE_ASSERTION_SECRET: required .*INSECURE_NO_EDGE_ASSERTION=true/,
+      );
+    expect(parseServerEnv({ INSECURE_NO_EDGE_ASSERTION: 'true' }).EDGE_ASSERTION_SECRET).toBe(
+      undefined,
     );
+    expect(() => parseEnv({ NODE_ENV: 'production', INSECURE_NO_EDGE_ASSERTION: 'true' })).toThrow(
+      /INSECURE_NO_EDGE_ASSERTION: not allowed in production/,
+    );
+    for (const typo of ['True', 'yes', '1', ' true'])
+      expect(() => parseEnv({ INSECURE_NO_EDGE_ASSERTION: typo }), typo).toThrow(
+        /INSECURE_NO_EDGE_ASSERTION: must be exactly true or false/,
+      );
+    for (const typo of ['False', 'no', '0'])
+      expect(() => parseEnv({ ANONYMOUS_ACCESS: typo }), typo).toThrow(/ANONYMOUS_ACCESS/);
     expect(() => parseEnv({ NODE_ENV: 'production', EDGE_ASSERTION_SECRET: 'short' })).toThrow(
       /EDGE_ASSERTION_SECRET: must be at least 32 bytes/,
     );

@@ -101,11 +101,6 @@ function crossCheck(env: OriginEnv): string[] {
       'DATABASE_URL: required in production (the embedded database is for development on one machine)',
     );
   }
-  if (!env.EDGE_ASSERTION_SECRET && !env.INSECURE_NO_EDGE_ASSERTION) {
-    problems.push(
-      'EDGE_ASSERTION_SECRET: required (the origin must refuse anything that did not come through the edge); for an origin without an edge in development, set INSECURE_NO_EDGE_ASSERTION=true instead',
-    );
-  }
   if (env.NODE_ENV === 'production' && env.INSECURE_NO_EDGE_ASSERTION) {
     problems.push(
       'INSECURE_NO_EDGE_ASSERTION: not allowed in production (the origin must refuse anything that did not come through the edge)',
@@ -134,6 +129,25 @@ const blankMeansUnset = [
   'SIGNING_KEY_ENCRYPTION_SECRET',
   'EDGE_ASSERTION_SECRET_PREVIOUS',
 ] as const;
+
+/**
+ * The server's rule on top of parseEnv (the CLIs serve no requests and need no edge): the origin
+ * trusts nothing by default, so without EDGE_ASSERTION_SECRET it does not start, unless
+ * INSECURE_NO_EDGE_ASSERTION=true says there is no edge (development).
+ *
+ * @example
+ *   const env = parseServerEnv(); // origin/index.ts
+ */
+export function parseServerEnv(
+  source: Record<string, string | undefined> = process.env,
+): OriginEnv {
+  const env = parseEnv(source);
+  if (!env.EDGE_ASSERTION_SECRET && !env.INSECURE_NO_EDGE_ASSERTION)
+    throw new EnvError(
+      'invalid environment: EDGE_ASSERTION_SECRET: required (the origin must refuse anything that did not come through the edge); for an origin without an edge in development, set INSECURE_NO_EDGE_ASSERTION=true instead',
+    );
+  return env;
+}
 
 /** Parse `process.env`-like input. Throws an EnvError naming every bad variable. */
 export function parseEnv(source: Record<string, string | undefined> = process.env): OriginEnv {

@@ -6,13 +6,13 @@
 import { createApp } from './app.js';
 import { identityConfigFrom } from './auth/config.js';
 import { openFromEnv, seedIfEmpty } from './bootstrap.js';
-import { parseEnv } from './env.js';
+import { parseServerEnv } from './env.js';
 import { serveApp } from './http/node-server.js';
 import { createLogger } from './logger.js';
 
-let env: ReturnType<typeof parseEnv>;
+let env: ReturnType<typeof parseServerEnv>;
 try {
-  env = parseEnv();
+  env = parseServerEnv();
 } catch (error) {
   console.error(`origin: ${(error as Error).message}`);
   process.exit(2);

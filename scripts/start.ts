@@ -11,13 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { Cron } from 'croner';
 import { unstable_readConfig } from 'wrangler';
 import { type RedisRest, startRedisRest } from './redis-rest/server.js';
+import { prepareWranglerDev, type WranglerDevLaunch } from './wrangler-dev.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const originPort = process.env.PORT ?? '3000';
 const edgePort = process.env.EDGE_PORT ?? '8787';
 const children: ChildProcess[] = [];
-// The origin only trusts requests the Worker signed: a fresh shared secret per run, handed to both
-// through the environment and a `wrangler dev` var, never written down.
+/** `wrangler dev`'s launch, holding the secrets file until exit. */
+let edgeLaunch: WranglerDevLaunch | undefined;
+// The origin only trusts requests the Worker signed: a fresh shared secret per run, handed to the
+// origin through its environment and to `wrangler dev` in a file only this user can read
+// (scripts/wrangler-dev.ts), removed on exit. Never on a command line: `ps` shows those to all.
 const edgeAssertionSecret =
   process.env.EDGE_ASSERTION_SECRET ?? randomBytes(32).toString('base64url');
 
@@ -51,15 +55,20 @@ function stop(code = 0) {
   for (const child of children) child.kill(child === children[0] ? 'SIGTERM' : 'SIGINT');
   void redisRest?.close();
   setTimeout(() => {
+    edgeLaunch?.dispose();
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     process.exit(code);
   }, 3000);
 }
+process.on('exit', () => edgeLaunch?.dispose());
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const quotaVars: string[] = [];
+const quota: { vars: Record<string, string>; secrets: Record<string, string> } = {
+  vars: {},
+  secrets: {},
+};
 let redisRest: RedisRest | undefined;
 if (await redisAnswers(redisUrl)) {
   const token = randomBytes(24).toString('base64url');
@@ -69,8 +78,8 @@ if (await redisAnswers(redisUrl)) {
     port: Number(process.env.REDIS_REST_PORT ?? 8079),
     log: (line) => console.error(`[redis-rest] ${line}`),
   });
-  quotaVars.push('--var', `UPSTASH_REDIS_REST_URL:${redisRest.url}`);
-  quotaVars.push('--var', `UPSTASH_REDIS_REST_TOKEN:${token}`);
+  quota.vars.UPSTASH_REDIS_REST_URL = redisRest.url;
+  quota.secrets.UPSTASH_REDIS_REST_TOKEN = token;
   console.log(`[start] quotas on: Redis at ${redisUrl} through ${redisRest.url}`);
 } else {
   console.log(
@@ -88,28 +97,19 @@ origin.stdout?.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk);
   if (!edgeStarted && chunk.toString().includes('origin listening on')) {
     edgeStarted = true;
-    const edge = run(
-      'edge',
-      process.execPath,
-      [
-        'node_modules/wrangler/bin/wrangler.js',
-        'dev',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        edgePort,
-        '--var',
-        `ORIGIN_URL:http://127.0.0.1:${originPort}`,
-        '--var',
-        `EDGE_ASSERTION_SECRET:${edgeAssertionSecret}`,
-        ...quotaVars,
+    edgeLaunch = prepareWranglerDev({
+      ip: '127.0.0.1',
+      port: edgePort,
+      vars: { ORIGIN_URL: `http://127.0.0.1:${originPort}`, ...quota.vars },
+      secrets: { EDGE_ASSERTION_SECRET: edgeAssertionSecret, ...quota.secrets },
+      extraArgs: [
         '--show-interactive-dev-session=false',
         // `wrangler dev` never fires Cron Triggers by itself; this exposes /__scheduled so the
         // crons below can.
         '--test-scheduled',
       ],
-      { WRANGLER_SEND_METRICS: 'false' },
-    );
+    });
+    const edge = run('edge', edgeLaunch.command, edgeLaunch.args, edgeLaunch.env);
     edge.stdout?.on('data', (out: Buffer) => {
       const text = out.toString();
       process.stdout.write(text.replace(/^(?=.)/gm, '[edge] '));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { unstable_readConfig } from 'wrangler';
 import { configVar } from '../edge/lib/config.js';
+import { parseSettings } from '../edge/lib/settings.js';
 import { cacheRulesSchema } from '../edge/middleware/edge-cache/config.js';
 import { originPolicySchema } from '../edge/middleware/origin-proxy/policy.js';
 import { rateLimitConfigSchema } from '../edge/middleware/rate-limit/config.js';
@@ -25,6 +26,8 @@ describe.each(environments)('wrangler.toml, environment "%s"', (env) => {
     expect(() => configVar('ORIGIN_POLICY', vars.ORIGIN_POLICY, originPolicySchema)).not.toThrow();
     expect(() => configVar('CORS_ORIGINS', vars.CORS_ORIGINS, corsOriginsSchema)).not.toThrow();
     expect(['open', 'closed']).toContain(vars.RATE_LIMIT_FAIL_MODE);
+    // All of them at once, through the one schema the Worker parses its env with.
+    expect(parseSettings(vars)).toMatchObject({ ok: true });
   });
 
   it('declares the burst binding with the figures RATE_LIMITS repeats', () => {

@@ -3,6 +3,8 @@ import type { z } from 'zod';
 /**
  * Thrown for a wrangler.toml var that does not hold what its schema says. The message names the
  * var and the first problem, so `wrangler tail` or the test output tells the operator what to fix.
+ * The Worker's own vars are parsed together by lib/settings.ts; configVar is for code that runs
+ * without the settings gate in front (the Cron Triggers, the proxy used on its own).
  */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -51,23 +53,6 @@ function parseConfig<S extends z.ZodType>(name: string, raw: unknown, schema: S)
   }
   parsed.set(key, result.data);
   return result.data;
-}
-
-/** A whole number var given as text (`"15"`), within bounds; `fallback` when unset. */
-export function numberVar(
-  name: string,
-  raw: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === undefined || raw === '') return fallback;
-  const value = typeof raw === 'number' ? raw : Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new ConfigError(
-      `${name} must be a whole number from ${min} to ${max}, got ${String(raw)}`,
-    );
-  return value;
 }
 
 /** The caller's address as Cloudflare saw it; `wrangler dev` and Miniflare set it too. */

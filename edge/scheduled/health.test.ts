@@ -51,7 +51,7 @@ describe('the health check', () => {
     expect(samples).toEqual([{ at: at(0), http: 200, ms: expect.any(Number), c: 'uuuuuuu' }]);
     const { requests } = await origin.counts();
     expect(requests.map((r) => [r.method, r.path, r.scope])).toEqual([
-      ['GET', '/health/ready', 'health:read'],
+      ['GET', '/health/ready', 'ops:read'],
     ]);
     expect(await hook.attempts()).toEqual([]);
   });

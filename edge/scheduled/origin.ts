@@ -32,7 +32,7 @@ const MAX_BODY_BYTES = 2 * 1024 * 1024;
  * deadline. Never throws for a network failure: the caller decides what "not reached" means.
  *
  * @example
- *   const answer = await callOrigin(env, { path: '/health/ready', scope: 'health:read', timeoutMs: 10_000 });
+ *   const answer = await callOrigin(env, { path: '/health/ready', scope: 'ops:read', timeoutMs: 10_000 });
  */
 export async function callOrigin(env: OriginCallEnv, call: OriginCall): Promise<OriginAnswer> {
   const requestId = `cron-${crypto.randomUUID()}`;

@@ -145,7 +145,7 @@ describe('the daily report', () => {
       (r) => `${r.path.split('?')[0]} ${r.scope}`,
     );
     expect(scopes.sort()).toEqual([
-      '/health/ready health:read',
+      '/health/ready ops:read',
       '/v1/etl/runs etl:read',
       '/v1/stats stats:read',
     ]);

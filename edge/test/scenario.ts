@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { inject } from 'vitest';
 import worker from '../index';
+import { fromOwnAddress } from './edge-client';
 import type { ScenarioBehaviour, ScenarioCounts } from './recorder-contract';
 
 export type Scenario = {
@@ -39,7 +40,7 @@ export async function scenario(behaviour: ScenarioBehaviour = {}): Promise<Scena
     fetch: async (path, init, vars, base = 'https://edge.test') => {
       const ctx = createExecutionContext();
       const res = await worker.fetch(
-        new Request(`${base}${path}`, init),
+        new Request(`${base}${path}`, fromOwnAddress(init)),
         { ...env, ORIGIN_URL: originUrl, ...vars } as Env,
         ctx,
       );

@@ -75,14 +75,22 @@ export type SetRoleParams = {
   audit: AuditContext;
 };
 
-/** Change a user's role (and plan); audited with the old and new values. */
+/**
+ * Change a user's role (and plan); audited with the old and new values. Demoted from admin
+ * without a plan given, an `admin` plan falls to `standard` (createUser's default): the admin plan
+ * goes with the admin role, else a demoted admin's keys keep the admin quotas. Their API keys
+ * follow at the next lookup, and the edge within its bound (the credentials epoch, moved by a
+ * trigger: migration 0007, docs/edge-auth.md).
+ */
 export async function setUserRole(db: Database, params: SetRoleParams): Promise<PublicUser> {
   return db.transaction(async (tx) => {
     const before = await findUserByEmail(tx, params);
     if (!before) throw new NotFoundError(`no user with email ${normalizeEmail(params.email)}`);
+    const plan =
+      params.plan ?? (params.role !== 'admin' && before.plan === 'admin' ? 'standard' : undefined);
     const [row] = await tx.orm
       .update(users)
-      .set({ role: params.role, ...(params.plan ? { plan: params.plan } : {}) })
+      .set({ role: params.role, ...(plan ? { plan } : {}) })
       .where(eq(users.id, before.id))
       .returning();
     if (!row) throw new NotFoundError(`no user with id ${before.id}`);
@@ -102,7 +110,11 @@ export async function setUserRole(db: Database, params: SetRoleParams): Promise<
 
 export type DisableUserParams = { email: string; audit: AuditContext };
 
-/** Disable a user: no new logins or refreshes; their refresh families are revoked. */
+/**
+ * Disable a user: no new logins or refreshes; their refresh families are revoked; every API key of
+ * theirs is refused from the next lookup (and at the edge within its bound: the credentials
+ * epoch, docs/edge-auth.md).
+ */
 export async function disableUser(db: Database, params: DisableUserParams): Promise<PublicUser> {
   return db.transaction(async (tx) => {
     const before = await findUserByEmail(tx, params);

@@ -1,7 +1,16 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from './database.js';
 
-export type DataVersion = { version: number; changedAt: Date };
+export type DataVersion = {
+  version: number;
+  changedAt: Date;
+  /**
+   * The credentials epoch (migration 0007): grows whenever an API key may do less than before
+   * (revoked, owner demoted or disabled). Moved by triggers, never by code; served beside the
+   * version because the edge already polls this, so it learns both in one request.
+   */
+  credentialsEpoch: number;
+};
 
 /**
  * Marks the served data as changed. Call it inside the transaction that changes listings or
@@ -13,11 +22,20 @@ export async function bumpDataVersion(db: Database, reason: string): Promise<voi
     WHERE singleton`);
 }
 
-/** The current data version (migration 0004 guarantees the row exists). */
+/** The current data version and credentials epoch (migrations 0004 and 0007 make the rows). */
 export async function readDataVersion(db: Database): Promise<DataVersion> {
-  const [row] = await db.rows<{ version: string | number; changed_at: string | Date }>(
-    sql`SELECT version, changed_at FROM data_version WHERE singleton`,
-  );
-  if (!row) throw new Error('data_version has no row: run the migrations');
-  return { version: Number(row.version), changedAt: new Date(row.changed_at) };
+  const [row] = await db.rows<{
+    version: string | number;
+    changed_at: string | Date;
+    epoch: string | number;
+  }>(sql`
+    SELECT d.version, d.changed_at, c.epoch
+    FROM data_version d CROSS JOIN credentials_epoch c
+    WHERE d.singleton AND c.singleton`);
+  if (!row) throw new Error('data_version or credentials_epoch has no row: run the migrations');
+  return {
+    version: Number(row.version),
+    changedAt: new Date(row.changed_at),
+    credentialsEpoch: Number(row.epoch),
+  };
 }

@@ -2,11 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
 import { secretKeyId } from '../../contract/assertion.js';
+import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
 import { createApp } from '../app.js';
 import { createLogger } from '../logger.js';
-import { databaseReplayGuard } from './replay-guard.js';
 import {
   EDGE_ASSERTION_AUDIENCE,
   EDGE_ASSERTION_ISSUER,
@@ -14,6 +13,7 @@ import {
   edgeAssertion,
   edgePrincipalOf,
 } from './edge-assertion.js';
+import { databaseReplayGuard } from './replay-guard.js';
 
 const secret = randomBytes(32).toString('base64url');
 const encoded = new TextEncoder().encode(secret);
@@ -196,7 +196,13 @@ describe('edgeAssertion', () => {
 
   it('lets requests without an assertion through when not required, but still refuses bad ones', async () => {
     const lenient = new Hono()
-      .use(edgeAssertion({ secrets: [secret], replayGuard: databaseReplayGuard(t.db), required: false }))
+      .use(
+        edgeAssertion({
+          secrets: [secret],
+          replayGuard: databaseReplayGuard(t.db),
+          required: false,
+        }),
+      )
       .get('/x', (c) => c.json({ principal: edgePrincipalOf(c) }));
 
     const without = await lenient.request('/x');

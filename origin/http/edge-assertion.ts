@@ -126,7 +126,8 @@ const ENFORCED_KEY = 'edgeAssertionEnforced';
  *
  * Open by default: `/health` (liveness). Kubernetes/systemd/tunnel probes call it on the private
  * network, without going through the edge; it touches no data, so it has nothing to protect.
- * Readiness (`/health/ready`) sits under it and says only ok/degraded per dependency.
+ * Readiness (`/health/ready`) sits under it: the status to anyone, the details only to a probe
+ * without an assertion or to a principal with `ops:read` (routes/health/audience.ts).
  *
  * @example
  *   app.use(edgeAssertion({ secret: env.EDGE_ASSERTION_SECRET }));
@@ -156,18 +157,10 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
       throw new TypeError(`edgeAssertion: open path '${path}' must start and not end with /`);
   const seen = new SeenJtis(200_000);
 
-  return async function edgeAssertionMiddleware(c, next) {
-    if (required) c.set(ENFORCED_KEY as never, true as never);
-    const path = c.req.path;
-    if (openPaths.some((open) => path === open || path.startsWith(`${open}/`))) return next();
-
-    const assertion = c.req.header(EDGE_ASSERTION_HEADER);
-    if (!assertion) {
-      if (!required) return next();
-      return refuse(c, 'the request did not come through the edge (no edge assertion)');
-    }
+  /** The principal `assertion` vouches for on this request, or why it does not. */
+  async function check(c: Context, assertion: string): Promise<EdgePrincipal | string> {
     const verified = await verifyAssertion(assertion, await keys, clockTolerance);
-    if (typeof verified === 'string') return refuse(c, verified);
+    if (typeof verified === 'string') return verified;
     const { principal, jti, exp, binding } = verified;
     const method = c.req.method;
     // The body is read here (bodyLimit, before this middleware, has capped it at 1 MiB) and
@@ -178,17 +171,45 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
       target: requestTarget(c.req.url),
       digest,
     });
-    if (mismatch) return refuse(c, mismatch);
+    if (mismatch) return mismatch;
     const first = unsafeMethods.has(method)
       ? await options.replayGuard.firstUse(jti, exp)
       : seen.firstSighting(jti, exp, Math.floor(Date.now() / 1000));
-    if (!first) return refuse(c, 'the edge assertion was already used');
-    c.set(PRINCIPAL_KEY as never, principal as never);
+    if (!first) return 'the edge assertion was already used';
+    return principal;
+  }
+
+  return async function edgeAssertionMiddleware(c, next) {
+    if (required) c.set(ENFORCED_KEY as never, true as never);
+    const path = c.req.path;
+    const assertion = c.req.header(EDGE_ASSERTION_HEADER);
+    if (openPaths.some((open) => path === open || path.startsWith(`${open}/`))) {
+      // Open paths need no assertion, but one that verifies still names the caller, for the
+      // routes that tell some callers more (readiness details for ops:read, routes/health). One
+      // that does not (the edge's data-version refresh is bound to the client's request) is
+      // ignored, never a 401: the path is open.
+      if (assertion) {
+        const checked = await check(c, assertion);
+        if (typeof checked !== 'string') c.set(PRINCIPAL_KEY as never, checked as never);
+      }
+      return next();
+    }
+
+    if (!assertion) {
+      if (!required) return next();
+      return refuse(c, 'the request did not come through the edge (no edge assertion)');
+    }
+    const checked = await check(c, assertion);
+    if (typeof checked === 'string') return refuse(c, checked);
+    c.set(PRINCIPAL_KEY as never, checked as never);
     await next();
   };
 }
 
-/** The principal the edge vouched for, or null when none (open path, or `required: false`). */
+/**
+ * The principal the edge vouched for, or null when none (an open path reached without a valid
+ * assertion, or `required: false`).
+ */
 export function edgePrincipalOf(c: Context): EdgePrincipal | null {
   return (c.get(PRINCIPAL_KEY as never) as EdgePrincipal | undefined) ?? null;
 }

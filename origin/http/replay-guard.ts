@@ -28,7 +28,9 @@ export function databaseReplayGuard(db: Database): ReplayGuard {
       // keeps the table at about a minute of writes without a job of its own.
       uses += 1;
       if (uses % 100 === 0)
-        await db.rows(sql`DELETE FROM edge_assertion_uses WHERE expires_at < now() - interval '1 minute'`);
+        await db.rows(
+          sql`DELETE FROM edge_assertion_uses WHERE expires_at < now() - interval '1 minute'`,
+        );
       return rows.length === 1;
     },
   };

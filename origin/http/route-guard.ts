@@ -45,7 +45,8 @@ export function routeGuard(options: RouteGuardOptions): MiddlewareHandler {
     const policy = routePolicy(c.req.method, c.req.path);
     if (policy.kind === 'open') return next();
     const caller = await callerFrom(c, options);
-    if (caller === 'invalid') return challenge(c, 401, 'the access token is invalid', 'invalid_token');
+    if (caller === 'invalid')
+      return challenge(c, 401, 'the access token is invalid', 'invalid_token');
     c.set(CALLER_KEY as never, caller as never);
     if (policy.kind === 'public') return next();
     if (policy.kind === 'internal')

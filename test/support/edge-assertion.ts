@@ -39,7 +39,8 @@ export async function signAssertion(
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const url = new URL(request.path, 'http://origin.test');
-  const body = typeof request.body === 'string' ? new TextEncoder().encode(request.body) : request.body;
+  const body =
+    typeof request.body === 'string' ? new TextEncoder().encode(request.body) : request.body;
   const digest = await bodyDigest(body ?? null);
   const claims: JWTPayload = {
     iss: EDGE_ASSERTION_ISSUER,
@@ -49,7 +50,8 @@ export async function signAssertion(
     jti: randomUUID(),
     sub: 'user:1',
     principal_type: 'user',
-    scope: 'listings:read stats:read tiles:read etl:read etl:run etl:admin keys:write keys:admin users:admin audit:read ops:read',
+    scope:
+      'listings:read stats:read tiles:read etl:read etl:run etl:admin keys:write keys:admin users:admin audit:read ops:read',
     plan: 'admin',
     rid: `test-${randomUUID()}`,
     htm: (request.method ?? 'GET').toUpperCase(),

@@ -42,6 +42,11 @@ export type EdgeWorkerOptions = {
   anonymousAccess?: boolean;
   /** Over wrangler.toml's top-level [vars]. Unset ones keep wrangler.toml's values. */
   vars?: GatewayVars;
+  /**
+   * Vars exactly as given, unchecked and applied last: for the tests of the Worker's own config
+   * checks, which must hand it what `vars` would refuse (`RATE_LIMIT_FAIL_MODE: 'Closed'`).
+   */
+  uncheckedVars?: Record<string, unknown>;
   /** The BURST_LIMITER binding's figures; default wrangler.toml's `[[ratelimits]]` block. */
   burstLimit?: { limit: number; period: 10 | 60 };
   /**
@@ -157,6 +162,7 @@ export async function startEdgeWorker(options: EdgeWorkerOptions): Promise<EdgeW
         ANONYMOUS_ACCESS: String(options.anonymousAccess ?? true),
         API_KEY_CACHE_TTL: String(options.apiKeyCacheTtl ?? 1),
         ...gatewayBindings(options.vars ?? {}),
+        ...options.uncheckedVars,
       },
       ratelimits: options.burstLimit
         ? { ...config.ratelimits, BURST_LIMITER: { simple: options.burstLimit } }

@@ -43,11 +43,15 @@ function keySetFor(env: AccessTokenEnv): JWTVerifyGetKey {
         const requestId = `edge-jwks-${crypto.randomUUID()}`;
         const headers = new Headers(init.headers);
         headers.set('X-Request-Id', requestId);
-        const credentials = await originCredentials(env, {
-          principal: edgePrincipal('jwks:read'),
-          requestId,
-          clientIp: null,
-        });
+        const credentials = await originCredentials(
+          env,
+          {
+            principal: edgePrincipal('jwks:read'),
+            requestId,
+            clientIp: null,
+          },
+          { method: init.method ?? 'GET', url: String(input) },
+        );
         for (const [name, value] of Object.entries(credentials)) headers.set(name, value);
         return fetch(input, { ...init, headers });
       },

@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { hasScope, type Scope } from '../../../contract/scopes';
+import { settingsOf } from '../../lib/settings';
 import { forwardedMethods } from '../origin-proxy';
 import { problemResponse } from '../problem';
 import { type AccessTokenEnv, verifyAccessToken } from './access-token';
@@ -10,12 +12,15 @@ import { routePolicy } from './route-policy';
 
 export type { Principal } from './principal';
 
-/** The vars (wrangler.toml) and secrets (edge/env.ts) this middleware reads. */
+/**
+ * The vars (wrangler.toml) and secrets (edge/env.ts) this middleware reads. ANONYMOUS_ACCESS
+ * (`"true"` or `"false"`, exactly) and API_KEY_CACHE_TTL (seconds an API key's lookup is cached:
+ * the bound on how long a revoked key still works) are read through settingsOf
+ * (lib/settings.ts), parsed once per isolate: a typo is refused there, never read as "on".
+ */
 export type AuthBindings = AccessTokenEnv &
   ApiKeyLookupEnv & {
-    /** "false" refuses callers without credentials; anything else (default "true") lets them read. */
     ANONYMOUS_ACCESS?: string;
-    /** Seconds an API key's lookup is cached: the bound on how long a revoked key still works. */
     API_KEY_CACHE_TTL?: string;
   };
 
@@ -72,9 +77,10 @@ export function authenticate(options: AuthenticateOptions = {}): MiddlewareHandl
         headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_request"` },
       });
 
+    const settings = settingsOf(c.env);
     let principal: Principal;
     if (credential.kind === 'none') {
-      const anonymousAllowed = c.env.ANONYMOUS_ACCESS !== 'false';
+      const anonymousAllowed = settings.ANONYMOUS_ACCESS;
       if (!anonymousAllowed && policy.kind !== 'open')
         return unauthorized(c, realm, 'This API needs a token or an API key.', true);
       principal = anonymousPrincipal(anonymousAllowed);
@@ -82,9 +88,11 @@ export function authenticate(options: AuthenticateOptions = {}): MiddlewareHandl
       const verdict =
         credential.kind === 'api_key'
           ? await lookupApiKey(c.env, credential.value, {
-              ttlSeconds: cacheTtl(c.env.API_KEY_CACHE_TTL),
+              ttlSeconds: settings.API_KEY_CACHE_TTL,
               requestId: c.get('requestId'),
               clientIp: c.req.header('CF-Connecting-IP') ?? null,
+              // The credentials epoch is refreshed in the background (edge-cache/data-version.ts).
+              waitUntil: (p) => c.executionCtx.waitUntil(p),
             })
           : await verifyAccessToken(c.env, credential.value);
       if (verdict.status === 'unavailable')
@@ -97,7 +105,7 @@ export function authenticate(options: AuthenticateOptions = {}): MiddlewareHandl
       principal = verdict.principal;
     }
 
-    if (policy.kind === 'scope' && !policy.anyOf.some((s) => principal.scopes.includes(s)))
+    if (policy.kind === 'scope' && !policy.anyOf.some((s: Scope) => hasScope(principal.scopes, s)))
       return principal.type === 'anonymous'
         ? unauthorized(c, realm, `This needs a token or API key with ${oneOf(policy.anyOf)}.`, true)
         : forbidden(c, realm, `This needs ${oneOf(policy.anyOf)}.`, policy.anyOf);
@@ -127,12 +135,6 @@ function credentialOf(c: Context): Credential {
   const bearer = /^Bearer +(\S+) *$/i.exec(authorization)?.[1] ?? '';
   if (looksLikeApiKey(bearer)) return { kind: 'api_key', value: bearer };
   return { kind: 'jwt', value: bearer };
-}
-
-function cacheTtl(text: string | undefined): number {
-  const ttl = Number(text ?? '60');
-  // Out-of-range config falls back to the documented default rather than caching forever.
-  return Number.isInteger(ttl) && ttl >= 0 && ttl <= 3600 ? ttl : 60;
 }
 
 function oneOf(scopes: readonly string[]): string {

@@ -171,6 +171,62 @@ describe('the edge cache', () => {
     expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('never stores the answer to a HEAD: the GET after it gets the whole body', async () => {
+    const s = await scenario({ dataVersion: 1 });
+    const path = `/v1/listings?${unique()}`;
+
+    const head = await s.fetch(path, { method: 'HEAD' });
+    const get = await s.fetch(path);
+
+    expect(head.headers.get('x-cache')).toBe('MISS');
+    expect(get.headers.get('x-cache')).toBe('MISS');
+    expect((await json(get)).hit).toBe(2);
+    expect((await s.counts()).requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
+  });
+
+  it('refreshes with a GET when a HEAD finds a stale copy, so the copy keeps its body', async () => {
+    const s = await scenario({ dataVersion: 1, label: 'old' });
+    const path = `/v1/listings?${unique()}`;
+    const vars = { CACHE_RULES: [{ prefix: '/v1/listings', ttl: 1, swr: 60 }] };
+    await s.fetch(path, undefined, vars);
+    await s.set({ dataVersion: 1, label: 'new' });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+
+    const head = await s.fetch(path, { method: 'HEAD' }, vars);
+    const fresh = await s.fetch(path, undefined, vars);
+
+    expect(head.headers.get('x-cache')).toBe('STALE');
+    expect(fresh.headers.get('x-cache')).toBe('HIT');
+    expect((await json(fresh)).label).toBe('new');
+    expect((await s.counts()).requests.map((r) => r.method)).toEqual(['GET', 'GET']);
+  });
+
+  it('keys the variant on the negotiated format: geo+json;q=0 shares the JSON entry', async () => {
+    const s = await scenario({ dataVersion: 1 });
+    const path = `/v1/listings?${unique()}`;
+    await s.fetch(path, { headers: { accept: 'application/geo+json;q=0' } });
+
+    const plain = await s.fetch(path);
+    const geo = await s.fetch(path, { headers: { accept: 'application/geo+json' } });
+
+    expect(plain.headers.get('x-cache')).toBe('HIT');
+    expect(geo.headers.get('x-cache')).toBe('MISS');
+    expect((await s.counts()).hits).toBe(2);
+  });
+
+  it('refuses a repeated query parameter with 400, before the cache and the origin', async () => {
+    const s = await scenario({ dataVersion: 1 });
+    const id = unique();
+    for (const query of [`a=1&a=2&${id}`, `a=2&a=1&${id}`, `price%5Fmax=1&price_max=2&${id}`]) {
+      const res = await s.fetch(`/v1/listings?${query}`);
+
+      expect(res.status, query).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/given more than once/);
+    }
+    expect((await s.counts()).hits).toBe(0);
+  });
+
   it('answers 304 from the cache when the client already has the ETag', async () => {
     const s = await scenario({ dataVersion: 1, etag: '"abc"' });
     const path = `/v1/tiles/listings/1/0/0.mvt?${unique()}`;
@@ -232,10 +288,11 @@ describe('the edge cache', () => {
 describe('cacheKey', () => {
   const url = (q: string) => new URL(`https://edge.test/v1/listings?${q}`);
 
-  it('sorts by name then value and keeps repeated parameters', () => {
+  it('sorts by name, keeping the values of a repeated name in the order given', () => {
     expect(cacheKey(url('b=2&a=1&a=0'), null, '3')).toBe(
-      'https://edge-cache.estate-edge.internal/v1/listings?a=0&a=1&b=2&__v=3',
+      'https://edge-cache.estate-edge.internal/v1/listings?a=1&a=0&b=2&__v=3',
     );
+    expect(cacheKey(url('a=0&a=1'), null, '3')).not.toBe(cacheKey(url('a=1&a=0'), null, '3'));
   });
 
   it('cannot be steered by a client-sent __v or __accept', () => {
@@ -255,6 +312,27 @@ describe('cacheKey', () => {
     expect(cacheKey(url('a=1'), null, '2')).not.toBe(base);
     expect(cacheKey(url('a=1'), 'application/geo+json', '1')).not.toBe(base);
     expect(cacheKey(url('a=1'), 'application/json', '1')).toBe(base);
+  });
+
+  it('keys the format the origin negotiates, not a substring of Accept', () => {
+    const json = cacheKey(url('a=1'), null, '1');
+    const geo = cacheKey(url('a=1'), 'application/geo+json', '1');
+    for (const accept of [
+      'application/geo+json;q=0',
+      'application/geo+json; q=0.000, */*',
+      'application/GEO+JSON;Q=0',
+      'application/geo+jsonx',
+      'application/json, application/geo+json;q=0.5',
+      '*/*',
+    ])
+      expect(cacheKey(url('a=1'), accept, '1'), accept).toBe(json);
+    for (const accept of [
+      'application/geo+json, */*',
+      'application/geo+json, application/json',
+      'application/json;q=0.5, application/geo+json',
+      'Application/Geo+JSON ; q=1',
+    ])
+      expect(cacheKey(url('a=1'), accept, '1'), accept).toBe(geo);
   });
 });
 

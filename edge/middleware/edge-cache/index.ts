@@ -1,10 +1,12 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { configVar, numberVar } from '../../lib/config';
+import { repeatedQueryParameter, repeatedQueryParameterDetail } from '../../../contract/query';
+import { settingsOf } from '../../lib/settings';
 import { type TraceVariables, traceOf } from '../../lib/trace';
 import type { Principal } from '../auth/principal';
-import { type CacheRule, cacheRulesSchema, ruleFor } from './config';
+import { problemResponse } from '../problem';
+import { type CacheRule, ruleFor } from './config';
 import { dataVersion } from './data-version';
 import { cacheKey } from './key';
 
@@ -22,8 +24,12 @@ type EdgeCacheEnv = {
 };
 
 export type EdgeCacheOptions<E extends EdgeCacheEnv> = {
-  /** A fresh answer from the origin, for background refreshes (the proxy, detached). */
-  revalidate: (c: Context<E>) => Promise<Response>;
+  /**
+   * A fresh answer from the origin, for background refreshes (the proxy, detached), fetched with
+   * `request.method`: always GET, whatever the client's method. A refresh a HEAD started must
+   * not bring back (and store) the origin's empty HEAD answer.
+   */
+  revalidate: (c: Context<E>, request: { method: 'GET' }) => Promise<Response>;
   /** Headers the origin needs from the edge (assertion, Access) to read the data version. */
   originHeaders: (c: Context<E>) => Promise<Record<string, string>>;
 };
@@ -40,14 +46,20 @@ const refreshing = new Set<string>();
  * `STALE` with a `Warning` when the origin fails. The key is the normalised URL plus the data
  * version (./key.ts, ./data-version.ts), so an ETL run that changes data retires every older
  * answer without a purge. Runs after authentication and rate limiting: a hit is authorised and
- * counted like any request.
+ * counted like any request. HEADs are answered from the GET's entry and never stored; a query
+ * that repeats a parameter is refused (400) before any key is made.
  *
  * Not Hono's `cache` middleware: it skips every request with an Authorization header (all of
  * ours, once a client signs in), has no notion of staleness or of a version in the key, and
  * stores what the origin says rather than per-route TTLs from config.
  *
  * @example
- *   app.use(edgeCache({ revalidate: (c) => forward(c, { detached: true }), originHeaders }));
+ *   app.use(
+ *     edgeCache({
+ *       revalidate: (c, { method }) => forward(c, { detached: true, method }),
+ *       originHeaders,
+ *     }),
+ *   );
  */
 export function edgeCache<E extends EdgeCacheEnv>(
   options: EdgeCacheOptions<E>,
@@ -58,13 +70,20 @@ export function edgeCache<E extends EdgeCacheEnv>(
     const url = new URL(c.req.url);
     const rule =
       method === 'GET' || method === 'HEAD'
-        ? ruleFor(configVar('CACHE_RULES', c.env.CACHE_RULES, cacheRulesSchema), url.pathname)
+        ? ruleFor(settingsOf(c.env).CACHE_RULES, url.pathname)
         : undefined;
+    // Before the key is made: sorted, `a=1&a=2` and `a=2&a=1` would share one while the origin
+    // reads the first value (contract/query.ts). Uncached requests meet the same rule at the origin.
+    const repeated = rule ? repeatedQueryParameter(url.searchParams) : undefined;
+    if (repeated !== undefined) {
+      trace.cache = 'BYPASS';
+      return problemResponse(c, { status: 400, detail: repeatedQueryParameterDetail(repeated) });
+    }
     const version = rule
       ? await dataVersion({
           originUrl: c.env.ORIGIN_URL,
           headers: () => options.originHeaders(c),
-          ttlSeconds: numberVar('DATA_VERSION_TTL', c.env.DATA_VERSION_TTL, 15, 1, 300),
+          ttlSeconds: settingsOf(c.env).DATA_VERSION_TTL,
           waitUntil: (p) => c.executionCtx.waitUntil(p),
         })
       : undefined;
@@ -87,7 +106,7 @@ export function edgeCache<E extends EdgeCacheEnv>(
         refreshing.add(key);
         c.executionCtx.waitUntil(
           options
-            .revalidate(c)
+            .revalidate(c, { method: 'GET' })
             .then((fresh) =>
               storable(fresh) ? put(cache, key, fresh, rule) : fresh.body?.cancel(),
             )
@@ -109,7 +128,14 @@ export function edgeCache<E extends EdgeCacheEnv>(
     }
     if (stored) await stored.body?.cancel();
     trace.cache = 'MISS';
-    if (storable(c.res)) c.executionCtx.waitUntil(put(cache, key, c.res.clone(), rule));
+    // Only a GET's answer is ever stored: the origin answers HEAD with a GET's headers and no
+    // body, which stored under the GET's key blanked it for every later GET (issue 13, finding 1).
+    // A HEAD that misses is forwarded as the HEAD it is, not turned into a GET to fill the entry:
+    // the origin does the same work either way (Hono runs the GET handler for a HEAD), and a GET
+    // would pull a whole body through the tunnel for a client that asked for none (monitors and
+    // link checkers, rarely followed by the same GET). HEADs are answered from an entry a GET made.
+    if (method === 'GET' && storable(c.res))
+      c.executionCtx.waitUntil(put(cache, key, c.res.clone(), rule));
     c.res.headers.set('X-Cache', 'MISS');
   };
 
@@ -136,6 +162,8 @@ export function edgeCache<E extends EdgeCacheEnv>(
       stored.body?.cancel();
       return c.newResponse(null, { status: 304, headers });
     }
+    // A HEAD gets the GET's headers (its Content-Length included) and no body (RFC 9110 §9.3.2).
+    if (c.req.method === 'HEAD') stored.body?.cancel();
     return c.newResponse(c.req.method === 'HEAD' ? null : stored.body, {
       status: stored.status as ContentfulStatusCode,
       headers,
@@ -148,7 +176,7 @@ function storable(res: Response): boolean {
   if (res.status !== 200 || res.headers.has('set-cookie')) return false;
   if (/\b(private|no-store|no-cache)\b/i.test(res.headers.get('cache-control') ?? '')) return false;
   const vary = res.headers.get('vary');
-  // The key covers Accept (GeoJSON or not) and the Cache API handles Accept-Encoding itself.
+  // The key covers what Accept negotiates (./key.ts) and the Cache API handles Accept-Encoding.
   return (
     !vary ||
     vary.split(',').every((v) => ['accept', 'accept-encoding'].includes(v.trim().toLowerCase()))

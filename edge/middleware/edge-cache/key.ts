@@ -1,3 +1,5 @@
+import { negotiateRepresentation } from '../../../contract/negotiate';
+
 /**
  * Query parameters that never change an answer and would split the cache: campaign tracking,
  * and credentials (refused by authentication anyway; dropped here too so a key can never hold
@@ -10,10 +12,14 @@ const ignoredParams =
 export const CACHE_KEY_ORIGIN = 'https://edge-cache.estate-edge.internal';
 
 /**
- * The cache key of a request: its path, its query sorted by name then value without tracking or
- * credential parameters, the representation it asked for (the listings answer GeoJSON for
- * `Accept: application/geo+json`), and the data version. Two requests get the same key exactly
- * when the origin would give them the same answer.
+ * The cache key of a request: its path, its query without tracking or credential parameters
+ * (sorted by name: the order of different names changes no answer), the representation it gets
+ * (contract/negotiate.ts, the very function the origin picks its format with, so
+ * `Accept: application/geo+json;q=0` is keyed as the JSON the origin sends it), and the data
+ * version. Two requests get the same key exactly when the origin would give them the same answer.
+ *
+ * A repeated parameter never gets here: the cache refuses it first (contract/query.ts), since
+ * sorting would give `a=1&a=2` and `a=2&a=1` one key while the origin reads the first value.
  *
  * @example
  *   cacheKey(new URL('https://x/v1/stats?b=2&a=1&utm_source=mail'), null, '7')
@@ -23,9 +29,12 @@ export function cacheKey(url: URL, accept: string | null, dataVersion: string): 
   const params = [...url.searchParams].filter(
     ([name]) => !ignoredParams.test(name) && !name.startsWith('__'),
   );
-  params.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  // Stable: should a repeated name ever reach here, its values keep the client's order.
+  params.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const query = new URLSearchParams(params);
-  if (accept?.toLowerCase().includes('application/geo+json')) query.append('__accept', 'geojson');
+  const representation = negotiateRepresentation(accept);
+  // JSON, the default, adds nothing: the keys of plain requests stay as they were.
+  if (representation !== 'json') query.append('__accept', representation);
   query.append('__v', dataVersion);
   return `${CACHE_KEY_ORIGIN}${url.pathname}?${query}`;
 }

@@ -1,6 +1,4 @@
 import { SignJWT } from 'jose';
-import type { Principal } from '../auth/principal';
-
 import {
   bodyDigest,
   EDGE_ASSERTION_AUDIENCE,
@@ -11,6 +9,7 @@ import {
   requestTarget,
   secretKeyId,
 } from '../../../contract/assertion';
+import type { Principal } from '../auth/principal';
 
 /**
  * The edge → origin assertion (contract/assertion.ts, docs/edge-auth.md; verified by

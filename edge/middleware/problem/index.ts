@@ -31,6 +31,8 @@ export const ProblemType = {
   originUnavailable: 'urn:estate-edge:problem:origin-unavailable',
   /** A burst guard or quota refused the request (the detail names which). */
   rateLimited: 'urn:estate-edge:problem:rate-limited',
+  /** A var in wrangler.toml is invalid: the Worker refuses rather than guess (settings-gate). */
+  misconfigured: 'urn:estate-edge:problem:misconfigured',
 } as const;
 
 const statusTitles: Partial<Record<number, string>> = {

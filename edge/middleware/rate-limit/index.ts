@@ -1,21 +1,24 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import type { RequestIdVariables } from 'hono/request-id';
-import { clientIp, configVar } from '../../lib/config';
+import { clientIp } from '../../lib/config';
+import { settingsOf } from '../../lib/settings';
 import { type TraceVariables, traceOf } from '../../lib/trace';
 import type { Principal } from '../auth/principal';
-import { ProblemType, problemResponse } from '../problem';
-import { type RateLimitConfig, rateLimitConfigSchema, windowSeconds } from './config';
+import { problemResponse } from '../problem';
+import { type HeaderFigures, setRateLimitHeaders, tooMany } from './answer';
+import { type RateLimitConfig, windowSeconds } from './config';
 import { noopQuotaStore } from './noop';
 import type { QuotaCheck, QuotaStore, QuotaVerdict } from './quota-store';
 import { upstashQuotaStore } from './upstash';
 
+/**
+ * What this middleware reads from env. RATE_LIMITS (quotas per plan, global ceiling, burst
+ * figures: ./config.ts) and RATE_LIMIT_FAIL_MODE (`open` or `closed`, exactly) are read through
+ * settingsOf (lib/settings.ts), parsed once per isolate; the secrets directly.
+ */
 export type RateLimitBindings = {
-  /** JSON (a TOML table): quotas per plan, global ceiling, burst figures. See ./config.ts. */
   RATE_LIMITS: unknown;
-  /** `open` (default): serve when quotas cannot be checked. `closed`: answer 503. */
   RATE_LIMIT_FAIL_MODE?: string;
-  /** The Workers rate-limit binding (`[[ratelimits]]` in wrangler.toml): per-IP burst guard. */
-  BURST_LIMITER?: RateLimit;
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
   CF_ACCESS_CLIENT_ID?: string;
@@ -32,20 +35,23 @@ export type RateLimitOptions = {
   store?: (env: RateLimitBindings, config: RateLimitConfig) => QuotaStore;
 };
 
-/** Isolate-wide counters, shown by GET /edge/health: how often quotas were skipped. */
-export const rateLimitCounters = { failOpen: 0, failClosed: 0, limited: 0, burst: 0 };
+/**
+ * Isolate-wide counters, shown by GET /edge/health: how often quotas were skipped or hit (the
+ * burst guard counts its own refusals: burst-guard/).
+ */
+export const rateLimitCounters = { failOpen: 0, failClosed: 0, limited: 0 };
 let lastFailOpenLog = 0;
 
 /**
- * Two layers, in this order: a per-IP burst guard on the Workers rate-limit binding (local to
- * each Cloudflare location, no external store, so it still holds when Redis is down), then
- * sliding-window quotas per principal and plan plus a global ceiling in Redis via
- * @upstash/ratelimit. Runs after authentication (it needs the principal) and before the cache,
- * so a cache hit is still counted. Every answer that passed carries `RateLimit-*` headers for
- * its tightest quota; a 429 also carries `Retry-After` and names the limit in its problem body.
+ * Sliding-window quotas in Redis via @upstash/ratelimit: per principal and plan (an API key also
+ * against its owner, so a user's keys share one quota), plus a global ceiling. Runs after
+ * authentication (it needs the principal) and before the cache, so a cache hit is still counted;
+ * the per-IP burst guard (burst-guard/) runs before authentication. Every answer that passed
+ * carries `RateLimit-*` headers for its tightest quota; a 429 also carries `Retry-After` and
+ * names the limit in its problem body.
  *
- * Not Hono's: Hono ships no rate limiter, and the binding plus @upstash/ratelimit are the
- * well-kept parts; this middleware only chooses the counters and writes the answer.
+ * Not Hono's: Hono ships no rate limiter, and @upstash/ratelimit is the well-kept part; this
+ * middleware only chooses the counters and writes the answer.
  *
  * @example
  *   app.use(rateLimit());
@@ -53,26 +59,9 @@ let lastFailOpenLog = 0;
 export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<RateLimitEnv> {
   const storeFor = options.store ?? defaultStore;
   return async function rateLimit(c, next) {
-    const config = configVar('RATE_LIMITS', c.env.RATE_LIMITS, rateLimitConfigSchema);
-    const failMode = c.env.RATE_LIMIT_FAIL_MODE === 'closed' ? 'closed' : 'open';
+    const { RATE_LIMITS: config, RATE_LIMIT_FAIL_MODE: failMode } = settingsOf(c.env);
     const trace = traceOf(c);
     const ip = clientIp(c.req.raw.headers);
-
-    if (c.env.BURST_LIMITER) {
-      const { success } = await c.env.BURST_LIMITER.limit({ key: `ip:${ip}` });
-      if (!success) {
-        rateLimitCounters.burst += 1;
-        trace.rateLimit = 'burst';
-        const { limit, period } = config.burst;
-        return tooMany(c, {
-          detail: `Too many requests from your address in a short time (the burst guard allows ${limit} per ${period} s). Slow down.`,
-          limit,
-          remaining: 0,
-          resetSeconds: period,
-          policy: `${limit};w=${period}`,
-        });
-      }
-    }
 
     const principal = c.get('principal');
     // Methods the proxy refuses (501) never passed authentication: nothing to count.
@@ -141,31 +130,36 @@ function defaultStore(env: RateLimitBindings, config: RateLimitConfig): QuotaSto
   });
 }
 
-/** The principal's plan quotas (per IP when anonymous) and the global ceiling. */
+/**
+ * The principal's plan quotas (per IP when anonymous) and the global ceiling. An API key is
+ * counted twice under its plan: as itself and as its owner (`user:1`), so ten keys of one user
+ * are one quota, not ten (issue 13, finding 5). The owner's counter is the one their own tokens
+ * use under that plan: same name, same identifier. A key's plan never exceeds its owner's
+ * (origin/auth/api-keys.ts), so counting the owner under the key's plan is never more generous.
+ */
 export function quotaChecks(
   config: RateLimitConfig,
   principal: Principal,
   ip: string,
 ): QuotaCheck[] {
   const plan = principal.plan in config.plans ? principal.plan : config.default_plan;
-  const identifier = principal.type === 'anonymous' ? `ip:${ip}` : principal.id;
-  const checks: QuotaCheck[] = (config.plans[plan] ?? []).map((quota) => ({
-    ...quota,
-    name: `plan ${plan}`,
-    identifier,
-  }));
+  const quotas = config.plans[plan] ?? [];
+  const counted = (identifier: string, extra: Partial<QuotaCheck> = {}): QuotaCheck[] =>
+    quotas.map((quota) => ({ ...quota, name: `plan ${plan}`, identifier, ...extra }));
+  const checks = counted(principal.type === 'anonymous' ? `ip:${ip}` : principal.id);
+  if (principal.type === 'api_key' && principal.owner)
+    checks.push(...counted(principal.owner, { sharedBy: 'owner' }));
   if (config.global) checks.push({ ...config.global, name: 'global', identifier: 'global' });
   return checks;
 }
 
 function describe(v: QuotaVerdict): string {
   const per = `${v.limit} requests per ${v.window}`;
-  return v.name === 'global'
-    ? `The service-wide ceiling of ${per}`
-    : `The quota of the ${v.name.replace(/^plan /, '')} plan (${per}${v.identifier.startsWith('ip:') ? ' per address' : ''})`;
+  if (v.name === 'global') return `The service-wide ceiling of ${per}`;
+  const plan = `The quota of the ${v.name.replace(/^plan /, '')} plan`;
+  if (v.sharedBy === 'owner') return `${plan} (${per}), shared by every API key of its owner,`;
+  return `${plan} (${per}${v.identifier.startsWith('ip:') ? ' per address' : ''})`;
 }
-
-type HeaderFigures = { limit: number; remaining: number; resetSeconds: number; policy: string };
 
 function headerFigures(v: QuotaVerdict): HeaderFigures {
   return {
@@ -178,23 +172,4 @@ function headerFigures(v: QuotaVerdict): HeaderFigures {
 
 function secondsUntil(epochMs: number): number {
   return Math.max(1, Math.ceil((epochMs - Date.now()) / 1000));
-}
-
-/** draft-ietf-httpapi-ratelimit-headers (-07): RateLimit-Limit/Remaining/Reset and -Policy. */
-function setRateLimitHeaders(headers: Headers, f: HeaderFigures): void {
-  headers.set('RateLimit-Limit', String(f.limit));
-  headers.set('RateLimit-Remaining', String(f.remaining));
-  headers.set('RateLimit-Reset', String(f.resetSeconds));
-  headers.set('RateLimit-Policy', f.policy);
-}
-
-function tooMany(c: Context<RateLimitEnv>, f: HeaderFigures & { detail: string }): Response {
-  const headers = new Headers({ 'Retry-After': String(f.resetSeconds) });
-  setRateLimitHeaders(headers, f);
-  return problemResponse(c, {
-    status: 429,
-    type: ProblemType.rateLimited,
-    detail: f.detail,
-    headers,
-  });
 }

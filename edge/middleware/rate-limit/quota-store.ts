@@ -6,6 +6,8 @@ export type QuotaCheck = Quota & {
   name: string;
   /** Who is counted: `ip:203.0.113.7`, `user:12`, `api_key:3`, `global`. */
   identifier: string;
+  /** `owner`: the owner of an API key, counted for all of its keys (the 429 says so). */
+  sharedBy?: 'owner';
 };
 
 export type QuotaVerdict = QuotaCheck & {

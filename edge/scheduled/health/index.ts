@@ -56,8 +56,9 @@ export async function probeOrigin(
   const config = monitoringConfig(env);
   const answer = await callOrigin(env, {
     path: '/health/ready',
-    // /health is open at the origin; the assertion is for Cloudflare Access in front of it.
-    scope: 'health:read',
+    // /health is open at the origin, but readiness shows its details (the feeds judged below,
+    // backup, disk) only to ops:read or the private network (origin/routes/health/audience.ts).
+    scope: 'ops:read',
     timeoutMs: config.health_timeout_ms,
   });
   let failing: string[] | null = null;

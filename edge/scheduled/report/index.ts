@@ -87,7 +87,8 @@ async function runsSince(env: JobEnv, since: number): Promise<Figure<Run[]>> {
 async function backupStatus(env: JobEnv) {
   const answer = await callOrigin(env, {
     path: '/health/ready',
-    scope: 'health:read',
+    // The backup's details are for ops:read (origin/routes/health/audience.ts).
+    scope: 'ops:read',
     timeoutMs: REPORT_TIMEOUT_MS,
   });
   const parsed = answer.reached ? readinessSchema.safeParse(answer.json) : null;

@@ -1,4 +1,12 @@
-import { index, integer, pgTable, serial, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  type AnyPgColumn,
+  index,
+  integer,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 import { plans, users } from './users.js';
 
 /**
@@ -22,6 +30,16 @@ export const apiKeys = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    /**
+     * The key that created this one, when a key did (POST /v1/api-keys with an API key): the
+     * child is refused once any ancestor is revoked or expired (origin/auth/api-keys.ts).
+     */
+    parentKeyId: integer('parent_key_id').references((): AnyPgColumn => apiKeys.id, {
+      onDelete: 'cascade',
+    }),
   },
-  (t) => [index('api_keys_owner_idx').on(t.ownerId)],
+  (t) => [
+    index('api_keys_owner_idx').on(t.ownerId),
+    index('api_keys_parent_idx').on(t.parentKeyId),
+  ],
 );

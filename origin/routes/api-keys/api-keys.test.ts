@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { assertionHeaders } from '../../../test/support/edge-assertion.js';
 import { createApp } from '../../app.js';
 import { lookupApiKey } from '../../auth/api-keys.js';
 import { roleScopes } from '../../auth/scopes.js';
@@ -10,11 +11,14 @@ import {
   mintAccessToken,
   runCommonRouteTests,
 } from '../../auth/testing.js';
-import { createUser } from '../../auth/users.js';
+import { createUser, disableUser, setUserRole } from '../../auth/users.js';
 import { createLogger } from '../../logger.js';
 
 let t: TestDatabase;
 let app: ReturnType<typeof createApp>;
+/** The same database behind an edge: introspect-key answers the edge's own assertion only. */
+let behindEdge: ReturnType<typeof createApp>;
+const edgeSecret = randomBytes(32).toString('base64url');
 let user: { id: number; token: string };
 let other: { id: number; token: string };
 let admin: { id: number; token: string };
@@ -37,6 +41,12 @@ async function person(email: string, role: 'user' | 'admin') {
 beforeAll(async () => {
   t = await createTestDatabase();
   app = createApp({ db: t.db, logger: createLogger('silent'), identity: config });
+  behindEdge = createApp({
+    db: t.db,
+    logger: createLogger('silent'),
+    identity: config,
+    edgeAssertionSecret: edgeSecret,
+  });
   user = await person('user@example.com', 'user');
   other = await person('other@example.com', 'user');
   admin = await person('admin@example.com', 'admin');
@@ -69,12 +79,22 @@ async function create(token: string, body: Record<string, unknown>): Promise<Cre
   return (await res.json()) as Created;
 }
 
-const introspect = (key: string) =>
-  app.request('/v1/auth/introspect-key', {
+async function introspect(key: string) {
+  const body = JSON.stringify({ key });
+  const path = '/v1/auth/introspect-key';
+  return behindEdge.request(path, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ key }),
+    headers: {
+      'Content-Type': 'application/json',
+      ...(await assertionHeaders(
+        edgeSecret,
+        { method: 'POST', path, body },
+        { claims: { sub: 'edge', principal_type: 'edge', scope: 'keys:introspect' } },
+      )),
+    },
+    body,
   });
+}
 
 describe('API keys', () => {
   it('returns the key once, stores only its prefix and SHA-256, and audits the creation', async () => {
@@ -122,6 +142,7 @@ describe('API keys', () => {
       scope: 'tiles:read',
       plan: 'standard',
       expires_at: expires,
+      credentials_epoch: expect.any(Number),
     });
   });
 
@@ -227,6 +248,130 @@ describe('API keys', () => {
       sql`SELECT actor FROM audit_log WHERE action = 'api_key.revoke' AND target = ${`api_key:${theirs.id}`}`,
     );
     expect(audit?.actor).toBe(`user:${admin.id}`);
+  });
+
+  it("answers the key's scopes cut to its owner's current role, and the lower plan", async () => {
+    const owner = await person('demote-me@example.com', 'admin');
+    const created = await create(owner.token, {
+      name: 'ops',
+      scopes: ['listings:read', 'audit:read', 'keys:admin'],
+      plan: 'pro',
+    });
+    const before = (await (await introspect(created.key)).json()) as Record<string, unknown>;
+    expect(before).toMatchObject({ scope: 'listings:read audit:read keys:admin', plan: 'pro' });
+
+    await setUserRole(t.db, {
+      email: 'demote-me@example.com',
+      role: 'user',
+      plan: 'standard',
+      audit: { actor: 'cli:test' },
+    });
+    const after = (await (await introspect(created.key)).json()) as Record<string, unknown>;
+    expect(after).toMatchObject({ scope: 'listings:read', plan: 'standard' });
+    // Every such change moves the epoch, so the edge drops what it cached under the old one.
+    expect(after.credentials_epoch as number).toBeGreaterThan(before.credentials_epoch as number);
+  });
+
+  it('refuses every key of a disabled owner, and moves the epoch', async () => {
+    const owner = await person('disable-me@example.com', 'user');
+    const created = await create(owner.token, { name: 'app', scopes: ['listings:read'] });
+    const { credentials_epoch: epoch } = (await (await introspect(created.key)).json()) as {
+      credentials_epoch: number;
+    };
+    await disableUser(t.db, { email: 'disable-me@example.com', audit: { actor: 'cli:test' } });
+    expect((await introspect(created.key)).status).toBe(401);
+    const [row] = await t.db.rows<{ epoch: string }>(
+      sql`SELECT epoch FROM credentials_epoch WHERE singleton`,
+    );
+    expect(Number(row?.epoch)).toBeGreaterThan(epoch);
+    // A token issued before the disabling cannot mint a key either.
+    expect(
+      (await call('POST', '/v1/api-keys', owner.token, { name: 'x', scopes: ['listings:read'] }))
+        .status,
+    ).toBe(401);
+  });
+
+  it('does not move the epoch for last_used_at', async () => {
+    const created = await create(user.token, { name: 'quiet', scopes: ['listings:read'] });
+    await t.db.rows(sql`UPDATE api_keys SET last_used_at = NULL WHERE id = ${created.id}`);
+    const epoch = async () =>
+      Number(
+        (await t.db.rows<{ epoch: string }>(sql`SELECT epoch FROM credentials_epoch`))[0]?.epoch,
+      );
+    const before = await epoch();
+    expect((await introspect(created.key)).status).toBe(200);
+    expect(await epoch()).toBe(before);
+  });
+
+  it("gives a key minted by a key at most its parent's rights and life, and revokes it with it", async () => {
+    const parentExpiry = new Date(Date.now() + 3_600_000);
+    const parent = await create(admin.token, {
+      name: 'parent',
+      scopes: ['listings:read', 'keys:write'],
+      plan: 'standard',
+      expires_at: parentExpiry.toISOString(),
+    });
+    const asParent = {
+      sub: `api_key:${parent.id}`,
+      type: 'api_key' as const,
+      userId: admin.id,
+      scopes: ['listings:read' as const, 'keys:write' as const],
+      plan: 'standard' as const,
+    };
+    const { createApiKey } = await import('../../auth/api-keys.js');
+    const mint = (params: { scopes: ('listings:read' | 'audit:read')[]; expiresAt?: Date }) =>
+      createApiKey(t.db, {
+        creator: {
+          userId: asParent.userId,
+          scopes: asParent.scopes,
+          plan: asParent.plan,
+          keyId: parent.id,
+        },
+        name: 'child',
+        scopes: params.scopes,
+        expiresAt: params.expiresAt,
+        audit: { actor: asParent.sub },
+      });
+    const child = await mint({ scopes: ['listings:read'] });
+    expect(child.record.expiresAt?.getTime()).toBe(parentExpiry.getTime());
+    expect(child.record.parentKeyId).toBe(parent.id);
+    await expect(
+      mint({ scopes: ['listings:read'], expiresAt: new Date(parentExpiry.getTime() + 1000) }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(mint({ scopes: ['audit:read'] })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+
+    const grandchild = await createApiKey(t.db, {
+      creator: {
+        userId: admin.id,
+        scopes: ['listings:read'],
+        plan: 'standard',
+        keyId: child.record.id,
+      },
+      name: 'grandchild',
+      scopes: ['listings:read'],
+      audit: { actor: `api_key:${child.record.id}` },
+    });
+    expect((await introspect(grandchild.key)).status).toBe(200);
+    // Revoked behind the app's back too (no cascade): the lookup follows the line of parents.
+    await t.db.rows(sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${parent.id}`);
+    expect((await introspect(child.key)).status).toBe(401);
+    expect((await introspect(grandchild.key)).status).toBe(401);
+    // Revoked through the API: the descendants are marked revoked as well.
+    const other = await create(admin.token, {
+      name: 'p2',
+      scopes: ['listings:read', 'keys:write'],
+    });
+    const { record: kid } = await createApiKey(t.db, {
+      creator: { userId: admin.id, scopes: ['listings:read'], plan: 'standard', keyId: other.id },
+      name: 'kid',
+      scopes: ['listings:read'],
+      audit: { actor: `api_key:${other.id}` },
+    });
+    expect((await call('DELETE', `/v1/api-keys/${other.id}`, admin.token)).status).toBe(200);
+    const [row] = await t.db.rows<{ revoked: boolean }>(
+      sql`SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = ${kid.id}`,
+    );
+    expect(row?.revoked).toBe(true);
   });
 
   it.each([

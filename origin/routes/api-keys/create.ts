@@ -16,8 +16,10 @@ export function createApiKeyRoute(config: IdentityConfig) {
     tags: ['API keys'],
     summary: 'Create an API key (the key is shown in this answer only)',
     description:
-      'The key gets the scopes asked for, each of which the caller must hold, and a plan no ' +
-      'higher than the caller’s. Store the key at once: only a hash of it is kept.',
+      'The key gets the scopes asked for, each of which the caller must hold now, and a plan no ' +
+      'higher than the caller’s. Called with an API key, the new key is that key’s child: at ' +
+      'most its scopes and plan, never expiring after it (no expiry asked for: its expiry), and ' +
+      'refused once it is revoked. Store the key at once: only a hash of it is kept.',
     middleware: [authenticate(config, 'keys:write')] as const,
     security: [{ bearerAuth: [] }],
     request: {
@@ -55,7 +57,9 @@ export function createApiKeyRoute(config: IdentityConfig) {
       },
       400: problemResponse('A body field is invalid'),
       401: problemResponse('No valid access token'),
-      403: problemResponse('The caller lacks keys:write, a requested scope, or the plan'),
+      403: problemResponse(
+        'The caller lacks keys:write, a requested scope or the plan, or the key would outlive the calling key',
+      ),
     },
   });
 }
@@ -70,7 +74,13 @@ export function createApiKeyHandler(
     if (expiresAt && expiresAt.getTime() <= Date.now())
       throw new InvalidParameterError('expires_at', 'must be in the future');
     const { key, record } = await createApiKey(c.get('deps').db, {
-      creator: { userId: principal.userId, scopes: principal.scopes, plan: principal.plan },
+      creator: {
+        userId: principal.userId,
+        scopes: principal.scopes,
+        plan: principal.plan,
+        // A key minting a key: the child gets at most the parent's current rights and life.
+        keyId: principal.type === 'api_key' ? Number(principal.sub.split(':')[1]) : undefined,
+      },
       name: body.name,
       scopes: body.scopes,
       plan: body.plan,

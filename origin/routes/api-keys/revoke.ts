@@ -14,7 +14,8 @@ export function revokeApiKeyRoute(config: IdentityConfig) {
     tags: ['API keys'],
     summary: 'Revoke an API key (own keys; with keys:admin, any)',
     description:
-      'Effective at the origin at once; the edge caches key lookups briefly (see docs/identity.md).',
+      'Effective at the origin at once, for the key and every key it minted; at the edge within ' +
+      '5 s (the credentials epoch, docs/edge-auth.md).',
     middleware: [authenticate(config, 'keys:write')] as const,
     security: [{ bearerAuth: [] }],
     request: {

@@ -107,31 +107,43 @@ describe('POST /v1/auth/token', () => {
     expect(reasons).toEqual(expect.arrayContaining(['bad_password', 'unknown_email']));
   });
 
-  it('limits failed attempts per account with 429 and Retry-After, without running scrypt', async () => {
+  it('slows failed attempts per account and address with 429 and Retry-After, without running scrypt', async () => {
     await createUser(t.db, {
       email: 'limited@example.com',
       password: PASSWORD,
       role: 'user',
       audit: cli,
     });
+    const from = '198.51.100.40';
     for (let i = 0; i < config.loginLimits.perAccount; i++) {
-      const res = await post('/v1/auth/token', {
-        email: 'limited@example.com',
-        password: `bad-${i}-xxxx`,
-      });
+      const res = await post(
+        '/v1/auth/token',
+        { email: 'limited@example.com', password: `bad-${i}-xxxx` },
+        from,
+      );
       expect(res.status).toBe(401);
     }
     const verify = vi.spyOn(passwords, 'verify');
-    // Even the right password, from another address: the account's window is full.
-    const res = await post('/v1/auth/token', { email: 'LIMITED@example.com', password: PASSWORD });
+    // Even the right password, from that address: it must wait first.
+    const res = await post(
+      '/v1/auth/token',
+      { email: 'LIMITED@example.com', password: PASSWORD },
+      from,
+    );
     expect(res.status).toBe(429);
     expect(Number(res.headers.get('Retry-After'))).toBeGreaterThan(0);
     expect(verify).not.toHaveBeenCalled();
     const denied = (await auditRows('auth.login')).filter((r) => r.outcome === 'denied');
     expect(denied.at(-1)).toMatchObject({
       target: 'limited@example.com',
-      details: { reason: 'rate_limited', window: 'account' },
+      details: { reason: 'rate_limited', window: 'account_ip' },
     });
+    // Slowed, not locked (issue 13, finding 8): the owner from another address signs in.
+    const owner = await post('/v1/auth/token', {
+      email: 'limited@example.com',
+      password: PASSWORD,
+    });
+    expect(owner.status).toBe(200);
   });
 
   it('limits failed attempts per IP across accounts', async () => {

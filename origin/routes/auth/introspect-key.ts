@@ -7,7 +7,9 @@ import type { AppEnv } from '../../http/router.js';
 import { jsonBody, problemResponse } from './schema.js';
 
 /**
- * For the edge only: it looks up an API key here and caches the answer briefly. The edge answers
+ * For the edge only: it looks up an API key here and caches the answer until the credentials
+ * epoch moves (docs/edge-auth.md). The scopes and plan are the effective ones: cut to what the
+ * owner's current role and plan allow. The edge answers
  * 404 to clients on this path; here, when the app trusts only the edge, the assertion must be the
  * edge's own (`principal_type: 'edge'`), not one it signed for a client, so nobody else can use
  * it as a key oracle. 403 rather than 404: only a misconfigured edge gets it, and the edge turns
@@ -43,13 +45,23 @@ export const introspectKeyRoute = createRoute({
               scope: z.string(),
               plan: z.string(),
               expires_at: z.string().nullable().openapi({ format: 'date-time' }),
+              credentials_epoch: z
+                .number()
+                .int()
+                .openapi({
+                  description:
+                    'The credentials epoch this answer reflects: the edge drops it once ' +
+                    '/health/data-version reports a later one (docs/edge-auth.md)',
+                }),
             })
             .openapi('IntrospectKeyResponse'),
         },
       },
     },
     400: problemResponse('The body is not `{ "key" }`'),
-    401: problemResponse('The key is unknown, malformed, revoked or expired'),
+    401: problemResponse(
+      'The key is unknown, malformed, revoked or expired, its parent key is, or its owner is disabled',
+    ),
     403: problemResponse('The caller is not the edge itself'),
   },
 });
@@ -65,6 +77,7 @@ export const introspectKeyHandler: RouteHandler<typeof introspectKeyRoute, AppEn
       scope: found.scopes.join(' '),
       plan: found.plan,
       expires_at: found.expiresAt?.toISOString() ?? null,
+      credentials_epoch: found.credentialsEpoch,
     },
     200,
   );

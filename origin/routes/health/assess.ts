@@ -143,6 +143,11 @@ export const readinessSchema = z
   .openapi('Readiness');
 
 export type Readiness = z.infer<typeof readinessSchema>;
+
+/** Readiness for a caller who may not see the details (routes/health/audience.ts). */
+export const readinessStatusSchema = z
+  .object({ status: readinessSchema.shape.status })
+  .openapi('ReadinessStatus');
 type Checks = Readiness['checks'];
 
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;

@@ -80,7 +80,8 @@ export const searchQuerySchema = z.strictObject({
     .optional()
     .openapi({ description: 'next_cursor of the previous page, unchanged' }),
   format: z.enum(['json', 'geojson']).optional().openapi({
-    description: 'json (default) or geojson; `Accept: application/geo+json` also selects GeoJSON',
+    description:
+      'json (default) or geojson; without it, an `Accept` preferring `application/geo+json` selects GeoJSON',
   }),
 });
 export type SearchQuery = z.infer<typeof searchQuerySchema>;

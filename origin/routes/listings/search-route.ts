@@ -1,4 +1,5 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { negotiateRepresentation } from '../../../contract/negotiate.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
 import { resolveWhere } from '../shared/where.js';
@@ -18,7 +19,7 @@ export const searchRoute = createRoute({
   tags: ['listings'],
   summary: 'Search listings by place, filters and sort, a page at a time',
   description:
-    'Keyset-paginated: pass `next_cursor` back as `cursor` (with the same where, filters and sort) until it is null. Pages stay exact when listings are added between them. JSON by default; GeoJSON with `format=geojson` or `Accept: application/geo+json`.',
+    'Keyset-paginated: pass `next_cursor` back as `cursor` (with the same where, filters and sort) until it is null. Pages stay exact when listings are added between them. JSON by default; GeoJSON with `format=geojson`, or with an `Accept` that ranks `application/geo+json` above `application/json` (RFC 9110 weights; `;q=0` refuses it).',
   request: { query: searchQuerySchema },
   responses: {
     200: {
@@ -31,15 +32,6 @@ export const searchRoute = createRoute({
     400: problemResponse('a parameter is invalid (the detail names it)'),
   },
 });
-
-/** True when the client lists application/geo+json in Accept (with a non-zero q). */
-function wantsGeoJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  return accept.split(',').some((part) => {
-    const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-    return type === 'application/geo+json' && !params.some((p) => /^q=0(?:\.0*)?$/.test(p));
-  });
-}
 
 /** RFC 7946: coordinates [lon, lat]; `next_cursor` rides along as a foreign member. */
 export function toFeatureCollection(items: ListingSummary[], nextCursor: string | null) {
@@ -80,7 +72,9 @@ export function searchHandler(cursors: CursorCodec): RouteHandler<typeof searchR
       : null;
 
     c.header('Vary', 'Accept');
-    if (format === 'geojson' || (format === undefined && wantsGeoJson(c.req.header('accept')))) {
+    // The same negotiation the edge keys its cache with (contract/negotiate.ts): decided apart,
+    // `Accept: application/geo+json;q=0` planted JSON where GeoJSON clients were answered from.
+    if ((format ?? negotiateRepresentation(c.req.header('accept'))) === 'geojson') {
       return c.json(toFeatureCollection(items, nextCursor), 200, {
         'Content-Type': 'application/geo+json',
       });
