@@ -40,7 +40,7 @@ export type EdgeAssertionClaims = {
   owner?: string;
   /** The request's method, upper case. */
   htm: string;
-  /** The request's path and query exactly as sent to the origin (`/v1/etl/runs?x=1`). */
+  /** The request's path and query as sent to the origin (`/v1/etl/runs?x=1`): see requestTarget. */
   htu: string;
   /** base64url SHA-256 of the body; absent when the request has no body (or an empty one). */
   bdy?: string;
@@ -49,10 +49,19 @@ export type EdgeAssertionClaims = {
 /** Methods whose assertion the origin records, so a replay of the same write is refused. */
 export const unsafeMethods: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** The `htu` of a URL: path and query, as the origin's router will see them. */
-export function requestTarget(url: URL | string): string {
+/** Targets longer than this are bound by their SHA-256, so the assertion stays small. */
+export const MAX_LITERAL_TARGET = 512;
+
+/**
+ * The `htu` of a URL: path and query as the origin's router will see them; for a longer target,
+ * `sha256:` and the base64url SHA-256 of it, so a 7,000-character query does not make the header
+ * that carries the assertion too large for the origin (Node refuses headers over 16 KiB).
+ */
+export async function requestTarget(url: URL | string): Promise<string> {
   const parsed = typeof url === 'string' ? new URL(url) : url;
-  return `${parsed.pathname}${parsed.search}`;
+  const target = `${parsed.pathname}${parsed.search}`;
+  if (target.length <= MAX_LITERAL_TARGET) return target;
+  return `sha256:${await sha256Base64Url(new TextEncoder().encode(target))}`;
 }
 
 /** base64url SHA-256 of a body, or undefined for no body or an empty one (`bdy` absent). */
@@ -60,7 +69,10 @@ export async function bodyDigest(
   body: ArrayBuffer | Uint8Array | null | undefined,
 ): Promise<string | undefined> {
   if (!body || body.byteLength === 0) return undefined;
-  const bytes = body instanceof Uint8Array ? body : new Uint8Array(body);
+  return sha256Base64Url(body instanceof Uint8Array ? body : new Uint8Array(body));
+}
+
+async function sha256Base64Url(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   let text = '';
   for (const byte of digest) text += String.fromCharCode(byte);

@@ -80,6 +80,23 @@ export function createApp({
     c.set('deps', deps);
     await next();
   });
+  // Before the guards, so a refused request is counted, logged and carries the same headers.
+  app.use(secureHeaders());
+  app.use(requestMetrics());
+  app.use(async function accessLog(c, next) {
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        route: c.req.routePath,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  });
   // --- only the edge gets in; /health stays open for the private network's probes
   // The body limit first: the assertion check reads the body to compare its digest.
   app.use(
@@ -101,22 +118,6 @@ export function createApp({
     );
   // The route table (contract/routes.ts), enforced here on every route as at the edge.
   app.use(routeGuard({ identity: identityConfig, anonymousAccess }));
-  app.use(secureHeaders());
-  app.use(requestMetrics());
-  app.use(async function accessLog(c, next) {
-    const started = performance.now();
-    await next();
-    logger.info(
-      {
-        requestId: c.get('requestId'),
-        method: c.req.method,
-        route: c.req.routePath,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-      },
-      'request',
-    );
-  });
   // One spelling per query: a repeated parameter is refused here as at the edge's cache
   // (contract/query.ts), so no route reads "the first" where another reader took another.
   app.use(singleQueryParameters());

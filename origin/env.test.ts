@@ -39,7 +39,9 @@ describe('parseEnv', () => {
   it('refuses to serve without EDGE_ASSERTION_SECRET, in any environment, unless told there is no edge', () => {
     // Issue 13, finding 3: outside production the origin started without it and trusted anyone.
     for (const NODE_ENV of ['production', 'development', 'test'])
-      expect(() => parseServerEnv({ NODE_ENV })).toThrow(
+      expect(() =>
+        parseServerEnv({ NODE_ENV, DATABASE_URL: 'postgres://app@db:5432/estate' }),
+      ).toThrow(
         /EDGE_ASSERTION_SECRET: required .*INSECURE_NO_EDGE_ASSERTION=true/,
       );
     expect(parseServerEnv({ INSECURE_NO_EDGE_ASSERTION: 'true' }).EDGE_ASSERTION_SECRET).toBe(

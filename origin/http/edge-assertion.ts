@@ -168,7 +168,7 @@ export function edgeAssertion(options: EdgeAssertionOptions): MiddlewareHandler 
     const digest = bodiless.has(method) ? undefined : await bodyDigest(await c.req.arrayBuffer());
     const mismatch = bindingMismatch(binding, {
       method,
-      target: requestTarget(c.req.url),
+      target: await requestTarget(c.req.url),
       digest,
     });
     if (mismatch) return mismatch;

@@ -146,7 +146,10 @@ describe('a captured assertion', () => {
   });
 
   it('cannot carry another body', async () => {
-    const { res, sent } = await capture('POST', '/v1/api-keys', { name: 'first' });
+    const { res, sent } = await capture('POST', '/v1/api-keys', {
+      name: 'first',
+      scopes: ['listings:read'],
+    });
     expect(res.status).toBe(201);
 
     const forged = JSON.stringify({ name: 'forged', scopes: ['keys:admin', 'users:admin'] });
@@ -156,7 +159,10 @@ describe('a captured assertion', () => {
   });
 
   it('runs a write once: refused on another replica and after a restart', async () => {
-    const { res, sent } = await capture('POST', '/v1/api-keys', { name: 'once' });
+    const { res, sent } = await capture('POST', '/v1/api-keys', {
+      name: 'once',
+      scopes: ['listings:read'],
+    });
     expect(res.status).toBe(201);
 
     // Another replica over the same database, and this one "restarted" (a new app: nothing in memory).

@@ -5,6 +5,7 @@ import {
   EDGE_ASSERTION_AUDIENCE,
   EDGE_ASSERTION_HEADER,
   EDGE_ASSERTION_ISSUER,
+  requestTarget,
   secretKeyId,
 } from '../../contract/assertion.js';
 
@@ -55,7 +56,7 @@ export async function signAssertion(
     plan: 'admin',
     rid: `test-${randomUUID()}`,
     htm: (request.method ?? 'GET').toUpperCase(),
-    htu: `${url.pathname}${url.search}`,
+    htu: await requestTarget(url),
     ...(digest ? { bdy: digest } : {}),
     ...options.claims,
   };
@@ -72,4 +73,39 @@ export async function assertionHeaders(
   options: AssertionOptions = {},
 ): Promise<Record<string, string>> {
   return { [EDGE_ASSERTION_HEADER]: await signAssertion(secret, request, options) };
+}
+
+/** A secret for tests that build the origin app themselves. */
+export const TEST_EDGE_SECRET = 'test-edge-assertion-secret-0123456789abcdef';
+
+type RequestingApp = {
+  request: (input: string | Request | URL, init?: RequestInit) => Response | Promise<Response>;
+};
+
+/**
+ * The app as the Worker reaches it: every `app.request(path, init)` carries an assertion bound to
+ * that request (an admin user unless `options.claims` say otherwise). For route tests whose subject
+ * is not authorization; the app must be built with `edgeAssertionSecret: secret`.
+ */
+export function throughEdge<A extends RequestingApp>(
+  app: A,
+  secret: string = TEST_EDGE_SECRET,
+  options: AssertionOptions = {},
+): A {
+  const request = async (input: string | Request | URL, init: RequestInit = {}) => {
+    const path = input instanceof Request ? input.url : input.toString();
+    const body = typeof init.body === 'string' ? init.body : null;
+    const headers = new Headers(init.headers);
+    const signed = await assertionHeaders(
+      secret,
+      { method: init.method ?? 'GET', path, body },
+      options,
+    );
+    for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+    return app.request(input, { ...init, headers });
+  };
+  return new Proxy(app, {
+    get: (target, property, receiver) =>
+      property === 'request' ? request : Reflect.get(target, property, receiver),
+  });
 }

@@ -92,7 +92,7 @@ export async function signEdgeAssertion(
     ...(subject.clientIp ? { cip: subject.clientIp } : {}),
     ...(principal.owner ? { owner: principal.owner } : {}),
     htm: request.method.toUpperCase(),
-    htu: requestTarget(request.url),
+    htu: await requestTarget(request.url),
     ...(digest ? { bdy: digest } : {}),
   };
   return new SignJWT(claims)

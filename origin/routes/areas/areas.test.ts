@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { createApp } from '../../app.js';
 import { deriveZipAreas } from '../../areas/derive.js';
 import { declareShippedSources } from '../../bootstrap.js';
@@ -26,7 +27,9 @@ beforeAll(async () => {
   await runSource(t.db, 'king-county');
   kc = readKingCounty(join(projectRoot, 'origin/etl/samples/kc_house_data.csv'));
   derived = await deriveZipAreas(t.db);
-  app = createApp({ db: t.db, logger: createLogger('silent') });
+  app = throughEdge(
+    createApp({ db: t.db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+  );
 }, 120_000);
 
 afterAll(async () => {

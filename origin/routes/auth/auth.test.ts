@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { createApp } from '../../app.js';
 import { verifyAccessToken } from '../../auth/access-tokens.js';
 import { passwords } from '../../auth/password.js';
@@ -255,13 +256,38 @@ describe('POST /v1/auth/refresh and /logout', () => {
     ['/v1/auth/refresh', 'an array', { refresh_token: ['a'] }, 'refresh_token'],
     ['/v1/auth/logout', 'an empty token', { refresh_token: '' }, 'refresh_token'],
     ['/v1/auth/logout', 'an unknown field', { refresh_token: 'x', extra: 1 }, 'extra'],
-    ['/v1/auth/introspect-key', 'an empty object', {}, 'key'],
-    ['/v1/auth/introspect-key', 'a 1 KB key', { key: 'k'.repeat(1000) }, 'key'],
   ])('%s answers %s with 400 naming %s', async (path, _label, body, field) => {
     const res = await post(path, body);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { detail: string }).detail).toContain(field);
   });
+
+  it.each([
+    ['an empty object', {}],
+    ['a 1 KB key', { key: 'k'.repeat(1000) }],
+  ])(
+    '/v1/auth/introspect-key, asked by the edge, answers %s with 400 naming key',
+    async (_label, body) => {
+      // Only the Worker itself may ask (contract/routes.ts): an assertion whose principal is the edge.
+      const edge = throughEdge(
+        createApp({
+          db: t.db,
+          logger: createLogger('silent'),
+          identity: config,
+          edgeAssertionSecret: TEST_EDGE_SECRET,
+        }),
+        TEST_EDGE_SECRET,
+        { claims: { sub: 'edge', principal_type: 'edge', scope: 'keys:introspect' } },
+      );
+      const res = await edge.request('/v1/auth/introspect-key', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toContain('key');
+    },
+  );
 
   it('answers an unknown refresh token with 401, never 500', async () => {
     for (const token of ['ert_', "ert_' OR 1=1 --", 'ert_ünïcødé', `ert_${'A'.repeat(43)}`]) {

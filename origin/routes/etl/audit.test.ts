@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { feedSource, fixture, HEADER } from '../../../test/support/etl.js';
 import { createApp } from '../../app.js';
 import { createLogger } from '../../logger.js';
@@ -11,7 +12,9 @@ let app: ReturnType<typeof createApp>;
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  app = createApp({ db: t.db, logger: createLogger('silent') });
+  app = throughEdge(
+    createApp({ db: t.db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+  );
 });
 afterAll(async () => {
   await t.drop();

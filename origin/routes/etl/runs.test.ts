@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { declare, feedSource, fixture, HEADER } from '../../../test/support/etl.js';
 import { createApp } from '../../app.js';
 import { runSource } from '../../etl/run.js';
@@ -105,7 +106,7 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: 'info' }, sink) as unknown as Logger;
-  app = createApp({ db: t.db, logger });
+  app = throughEdge(createApp({ db: t.db, logger, edgeAssertionSecret: TEST_EDGE_SECRET }));
 });
 
 afterAll(async () => {

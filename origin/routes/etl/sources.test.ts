@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { feedSource } from '../../../test/support/etl.js';
 import { createApp } from '../../app.js';
 import { declareShippedSources } from '../../bootstrap.js';
@@ -45,7 +46,9 @@ async function storedRow(name: string): Promise<StoredRow | undefined> {
 beforeAll(async () => {
   t = await createTestDatabase();
   await declareShippedSources(t.db);
-  app = createApp({ db: t.db, logger: createLogger('silent') });
+  app = throughEdge(
+    createApp({ db: t.db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+  );
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { declare, feedSource, fixture, HEADER } from '../../../test/support/etl.js';
 import { createApp } from '../../app.js';
 import { openDatabase } from '../../db/database.js';
@@ -64,7 +65,9 @@ beforeAll(async () => {
       `M${i},A,${300_000 + i},3,${i} Elm St,2024-03-01,${i === 0 ? 0 : 47.6},${i === 0 ? 0 : -122.3}`,
   );
   await declare(t.db, feedSource('metered', fixture(`${HEADER}\n${rows.join('\n')}\n`)));
-  app = createApp({ db: t.db, logger: createLogger('silent') });
+  app = throughEdge(
+    createApp({ db: t.db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+  );
 });
 
 afterAll(async () => {
@@ -177,7 +180,13 @@ describe('GET /metrics', () => {
   });
 
   it('keeps each app in its own registry', async () => {
-    const other = createApp({ db: t.db, logger: createLogger('silent') });
+    const other = throughEdge(
+      createApp({
+        db: t.db,
+        logger: createLogger('silent'),
+        edgeAssertionSecret: TEST_EDGE_SECRET,
+      }),
+    );
     for (let i = 0; i < 5; i += 1) await other.request('/health');
     const mine = (await scrape()).samples;
     const theirs = (await scrape(other)).samples;
@@ -192,7 +201,11 @@ describe('GET /metrics', () => {
       poolMax: 1,
     });
     try {
-      const { samples } = await scrape(createApp({ db, logger: createLogger('silent') }));
+      const { samples } = await scrape(
+        throughEdge(
+          createApp({ db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+        ),
+      );
       expect(value(samples, 'db_up', {})).toBe(0);
       expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
     } finally {
