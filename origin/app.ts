@@ -102,7 +102,7 @@ export function createApp({
   app.use(
     bodyLimit({
       maxSize: 1024 * 1024,
-      onError: (c) => problem(c, 413, 'Payload Too Large', 'the body is over 1 MiB'),
+      onError: (c) => problem(c, 'payload_too_large', 'the body is over 1 MiB'),
     }),
   );
   if (cfAccessOptions) app.use(cfAccess(cfAccessOptions));
@@ -150,8 +150,7 @@ export function createApp({
   app.notFound((c) =>
     problem(
       c,
-      404,
-      'Not Found',
+      'not_found',
       `no route for ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 200)}`,
     ),
   );

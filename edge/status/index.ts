@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { problemTypes } from '../../contract/problems';
 import type { AppEnv, Env } from '../env';
 import { problemResponse } from '../middleware/problem';
 import { historyLength, monitoringConfig } from '../scheduled/config';
@@ -8,7 +9,7 @@ import { monitorStore } from '../scheduled/store';
 import { renderStatusPage, renderUnavailablePage, statusContentSecurityPolicy } from './page';
 import { type StatusSummary, summarize } from './summary';
 
-export const STATUS_UNAVAILABLE = 'urn:estate-edge:problem:status-unavailable';
+export const STATUS_UNAVAILABLE = problemTypes.statusUnavailable;
 /** The page must answer fast even when Redis does not: it is what people open during an outage. */
 const STORE_TIMEOUT_MS = 2_000;
 /** Incidents read for the page (it shows 20 of the last 7 days). */
@@ -69,9 +70,7 @@ export async function statusJson(c: Context<AppEnv>): Promise<Response> {
   const loaded = await loadStatus(c.env);
   if (!loaded.ok)
     return problemResponse(c, {
-      status: 503,
-      type: STATUS_UNAVAILABLE,
-      title: 'Status Unavailable',
+      code: 'status_unavailable',
       detail: unavailableDetail[loaded.reason],
       ...(loaded.reason === 'unreachable' ? { headers: { 'Retry-After': '30' } } : {}),
     });

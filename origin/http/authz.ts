@@ -1,13 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
 import { hasScope } from '../../contract/scopes.js';
 import type { Scope as IdentityScope } from '../auth/scopes.js';
-import { problem } from './problem.js';
+import { bearerChallenge, problem } from './problem.js';
 import { callerOf } from './route-guard.js';
 
 /** What a caller may do: the scopes of origin/auth/scopes.ts (roles map to them there). */
 export type Scope = IdentityScope;
-
-const REALM = 'estate-edge';
 
 /**
  * A route's own statement of the scope it needs, checked against the caller the route guard
@@ -27,15 +25,12 @@ export function requireScope(scope: Scope): MiddlewareHandler {
   return async function requireScopeMiddleware(c, next) {
     const caller = callerOf(c);
     if (!caller || (caller.type === 'anonymous' && !hasScope(caller.scopes, needed))) {
-      c.header('WWW-Authenticate', `Bearer realm="${REALM}"`);
-      return problem(c, 401, 'Unauthorized', 'an access token or API key is required');
+      c.header('WWW-Authenticate', bearerChallenge());
+      return problem(c, 'unauthenticated', 'an access token or API key is required');
     }
     if (!hasScope(caller.scopes, needed)) {
-      c.header(
-        'WWW-Authenticate',
-        `Bearer realm="${REALM}", error="insufficient_scope", scope="${needed}"`,
-      );
-      return problem(c, 403, 'Forbidden', `this needs the scope '${needed}'`);
+      c.header('WWW-Authenticate', bearerChallenge('insufficient_scope', needed));
+      return problem(c, 'forbidden', `this needs the scope '${needed}'`);
     }
     await next();
   };

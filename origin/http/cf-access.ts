@@ -46,7 +46,7 @@ export function cfAccess(options: CfAccessOptions): MiddlewareHandler {
     const token = c.req.header(HEADER);
     const refuse = (detail: string) => {
       c.header('WWW-Authenticate', 'CloudflareAccess');
-      return problem(c, 401, 'Unauthorized', detail);
+      return problem(c, 'unauthenticated', detail);
     };
     if (!token)
       return refuse(

@@ -224,7 +224,7 @@ export function edgeAssertionEnforced(c: Context): boolean {
 
 function refuse(c: Context, detail: string) {
   c.header('WWW-Authenticate', 'EdgeAssertion');
-  return problem(c, 401, 'Unauthorized', detail);
+  return problem(c, 'unauthenticated', detail);
 }
 
 type Verified = {

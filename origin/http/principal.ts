@@ -1,12 +1,11 @@
-import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { verifyAccessToken } from '../auth/access-tokens.js';
 import type { AuditContext } from '../auth/audit.js';
 import type { IdentityConfig } from '../auth/config.js';
-import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../auth/errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../auth/errors.js';
 import { hasScope, isScope, type Scope } from '../auth/scopes.js';
 import { type Plan, plans } from '../db/schema/users.js';
 import { type EdgePrincipal, edgeAssertionEnforced, edgePrincipalOf } from './edge-assertion.js';
-import { problem, problemErrorHandler } from './problem.js';
 import type { Deps } from './router.js';
 
 /**
@@ -21,8 +20,6 @@ export type Principal = {
   scopes: Scope[];
   plan: Plan;
 };
-
-const REALM = 'estate-edge';
 
 /**
  * Authenticate the request and, when `scope` is given, require it; handlers then read the
@@ -136,37 +133,3 @@ export function auditContextOf(c: Context): AuditContext {
     requestId: (c.get('requestId' as never) as string | undefined) ?? null,
   };
 }
-
-/**
- * Identity's errors as responses: 401 with WWW-Authenticate (RFC 6750), 403 naming the scope,
- * 429 with Retry-After. Everything else goes to the app's one problem handler. Set as the
- * identity routers' onError; TODO(lead): move these branches into http/problem.ts so every
- * router (the ETL's, once requireScope enforces) maps them the same way.
- */
-export const identityErrorHandler: ErrorHandler = function identityOnError(error, c) {
-  const code = (error as { code?: unknown }).code;
-  if (code === 'UNAUTHENTICATED' || code === 'INVALID_CREDENTIALS') {
-    const missing = (error as UnauthenticatedError).reason === 'missing';
-    c.header(
-      'WWW-Authenticate',
-      missing || code === 'INVALID_CREDENTIALS'
-        ? `Bearer realm="${REALM}"`
-        : `Bearer realm="${REALM}", error="invalid_token"`,
-    );
-    return problem(c, 401, 'Unauthorized', error.message);
-  }
-  if (code === 'FORBIDDEN') {
-    const scope = (error as ForbiddenError).cause;
-    if (typeof scope === 'string')
-      c.header(
-        'WWW-Authenticate',
-        `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"`,
-      );
-    return problem(c, 403, 'Forbidden', error.message);
-  }
-  if (error instanceof RateLimitedError) {
-    c.header('Retry-After', String(error.retryAfterSeconds));
-    return problem(c, 429, 'Too Many Requests', error.message);
-  }
-  return problemErrorHandler((c.get('deps') as Deps).logger)(error, c);
-};

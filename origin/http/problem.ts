@@ -2,6 +2,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import { type ProblemCode, problemCodes, problems } from '../../contract/problems.js';
 import type { Logger } from '../logger.js';
 
 /** Shorten text that may quote the request. */
@@ -37,29 +38,34 @@ export function describeIssues(issues: readonly Issue[], target?: string): strin
     .join('; ');
 }
 
-/** Our API errors: thrown below the route layer by name, mapped to a status here only. */
-export class ApiError extends Error {
+/**
+ * An error that already knows its answer: a code from the shared list (contract/problems.ts) and
+ * a detail for the client. For the rare route that cannot throw a domain error of its own.
+ */
+export class ProblemError extends Error {
   constructor(
-    readonly status: ContentfulStatusCode,
-    readonly title: string,
+    readonly problem: ProblemCode,
     detail: string,
-    readonly type = 'about:blank',
+    readonly extensions: Record<string, unknown> = {},
   ) {
     super(detail);
   }
 }
 
 const MAX_DETAIL = 500;
+const REALM = 'estate-edge';
 
-/** An RFC 9457 problem+json response, the one error shape on the wire (same as the edge's). */
+/**
+ * An RFC 9457 problem+json response, the one error shape on the wire (same as the edge's): the
+ * status, title and type come from the code (contract/problems.ts), never from the caller.
+ */
 export function problem(
   c: Context,
-  status: ContentfulStatusCode,
-  title: string,
+  code: ProblemCode,
   detail: string,
-  type = 'about:blank',
   extensions: Record<string, unknown> = {},
 ) {
+  const { status, title, type } = problems[code];
   const requestId = c.get('requestId' as never) as string | undefined;
   // A detail can quote the request (an unknown 100 KB parameter name): never echo it back whole.
   const shortDetail =
@@ -73,7 +79,7 @@ export function problem(
       ...(requestId ? { request_id: requestId } : {}),
       ...extensions,
     }),
-    status,
+    status as ContentfulStatusCode,
     {
       'Content-Type': 'application/problem+json',
       'Cache-Control': 'no-store',
@@ -81,42 +87,98 @@ export function problem(
   );
 }
 
+/** `WWW-Authenticate` for a bearer refusal (RFC 6750 §3). */
+export function bearerChallenge(error?: 'invalid_token' | 'insufficient_scope', scope?: string) {
+  return [
+    `Bearer realm="${REALM}"`,
+    ...(error ? [`error="${error}"`] : []),
+    ...(scope ? [`scope="${scope}"`] : []),
+  ].join(', ');
+}
+
+/** What an error means for the client: a code, the detail, headers and members to add. */
+type Answer = {
+  code: ProblemCode;
+  detail: string;
+  headers?: Record<string, string>;
+  extensions?: Record<string, unknown>;
+};
+
+/** Domain errors by their `code` (thrown below the HTTP layer by name: origin/errors.ts, auth/errors.ts, etl/errors.ts). */
+function answerFor(error: Error): Answer | undefined {
+  if (error instanceof ProblemError)
+    return { code: error.problem, detail: error.message, extensions: error.extensions };
+  if (error instanceof z.ZodError)
+    return { code: 'invalid_request', detail: describeIssues(error.issues) };
+  const code = (error as { code?: unknown }).code;
+  switch (code) {
+    case 'INVALID_PARAMETER': {
+      // Errors that list several problems (every bad feature of a GeoJSON upload) carry them as
+      // an `errors` member, capped: `detail` alone is cut at 500 characters.
+      const list = (error as { problems?: unknown }).problems;
+      return {
+        code: 'invalid_request',
+        detail: error.message,
+        ...(Array.isArray(list) ? { extensions: { errors: list.slice(0, 100) } } : {}),
+      };
+    }
+    case 'NOT_FOUND':
+    case 'SOURCE_NOT_FOUND':
+      return { code: 'not_found', detail: error.message };
+    case 'CONFLICT':
+    case 'RUN_CONFLICT':
+      return { code: 'conflict', detail: error.message };
+    case 'UNAUTHENTICATED':
+    case 'INVALID_CREDENTIALS': {
+      const plain =
+        code === 'INVALID_CREDENTIALS' || (error as { reason?: unknown }).reason === 'missing';
+      return {
+        code: 'unauthenticated',
+        detail: error.message,
+        headers: { 'WWW-Authenticate': bearerChallenge(plain ? undefined : 'invalid_token') },
+      };
+    }
+    case 'FORBIDDEN': {
+      const scope = (error as { cause?: unknown }).cause;
+      return {
+        code: 'forbidden',
+        detail: error.message,
+        ...(typeof scope === 'string'
+          ? { headers: { 'WWW-Authenticate': bearerChallenge('insufficient_scope', scope) } }
+          : {}),
+      };
+    }
+    case 'RATE_LIMITED': {
+      const seconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      return {
+        code: 'rate_limited',
+        detail: error.message,
+        ...(typeof seconds === 'number' ? { headers: { 'Retry-After': String(seconds) } } : {}),
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
 /**
- * The one onError, branching in a fixed order: validation error, our API error, HTTPException,
- * unknown (logged with the request id, generic 500, no stack to the client).
+ * The app's one onError (identity's routes included), in a fixed order: a domain error by its
+ * code, an HTTPException, the database being unavailable, then anything else (logged with the
+ * request id, generic 500, no stack to the client).
  */
 export function problemErrorHandler(logger: Logger): ErrorHandler {
   return function problemOnError(error, c) {
-    if (error instanceof z.ZodError) {
-      return problem(c, 400, 'Invalid request', describeIssues(error.issues));
+    const answer = answerFor(error);
+    if (answer) {
+      for (const [name, value] of Object.entries(answer.headers ?? {})) c.header(name, value);
+      return problem(c, answer.code, answer.detail, answer.extensions);
     }
-    const code = (error as { code?: unknown }).code;
-    if (code === 'INVALID_PARAMETER') {
-      // Errors that list several problems (every bad feature of a GeoJSON upload) carry them as
-      // an `errors` member, capped: `detail` alone is cut at 500 characters.
-      const problems = (error as { problems?: unknown }).problems;
-      return problem(
-        c,
-        400,
-        'Invalid request',
-        error.message,
-        'about:blank',
-        Array.isArray(problems) ? { errors: problems.slice(0, 100) } : {},
-      );
-    }
-    if (code === 'NOT_FOUND' || code === 'SOURCE_NOT_FOUND')
-      return problem(c, 404, 'Not Found', error.message);
-    if (code === 'CONFLICT' || code === 'RUN_CONFLICT')
-      return problem(c, 409, 'Conflict', error.message);
-    if (error instanceof ApiError)
-      return problem(c, error.status, error.title, error.message, error.type);
     if (error instanceof HTTPException) {
-      return problem(
-        c,
-        error.status as ContentfulStatusCode,
-        error.message || 'HTTP error',
-        error.message || 'request refused',
-      );
+      const code =
+        problemCodes.find(
+          (k) => problems[k].status === error.status && problems[k].type === 'about:blank',
+        ) ?? (error.status >= 500 ? 'internal' : 'invalid_request');
+      return problem(c, code, error.message || 'request refused');
     }
     if (isDatabaseUnavailable(error)) {
       // The database restarting or unreachable is an outage, not a bug: 503 tells clients (and
@@ -125,16 +187,14 @@ export function problemErrorHandler(logger: Logger): ErrorHandler {
       c.header('Retry-After', '5');
       return problem(
         c,
-        503,
-        'Service Unavailable',
+        'database_unavailable',
         'the database is unavailable for a moment; retry shortly',
       );
     }
     logger.error({ err: error, requestId: c.get('requestId' as never) }, 'unhandled error');
     return problem(
       c,
-      500,
-      'Internal Server Error',
+      'internal',
       'an unexpected error occurred; quote the request id when reporting it',
     );
   };

@@ -16,7 +16,7 @@ export function singleQueryParameters(): MiddlewareHandler {
   return async function singleQueryParameters(c, next) {
     const repeated = repeatedQueryParameter(new URL(c.req.url).searchParams);
     if (repeated !== undefined)
-      return problem(c, 400, 'Bad Request', repeatedQueryParameterDetail(repeated));
+      return problem(c, 'invalid_request', repeatedQueryParameterDetail(repeated));
     await next();
   };
 }

@@ -4,7 +4,7 @@ import { hasScope, readScopes, type Scope } from '../../contract/scopes.js';
 import { verifyAccessToken } from '../auth/access-tokens.js';
 import type { IdentityConfig } from '../auth/config.js';
 import { edgeAssertionEnforced, edgePrincipalOf } from './edge-assertion.js';
-import { problem } from './problem.js';
+import { bearerChallenge, problem } from './problem.js';
 import type { Deps } from './router.js';
 
 /** Who is calling, as the route table sees it: enough to decide, nothing more. */
@@ -15,7 +15,6 @@ export type Caller = {
 };
 
 const CALLER_KEY = 'routeGuardCaller';
-const REALM = 'estate-edge';
 
 export type RouteGuardOptions = {
   /** `iss`/`aud` of access tokens, verified here when there is no edge (development). */
@@ -53,7 +52,7 @@ export function routeGuard(options: RouteGuardOptions): MiddlewareHandler {
       // As the edge answers it: the route does not exist for anyone but the edge itself.
       return caller?.type === 'edge' && caller.scopes.has(policy.scope)
         ? next()
-        : problem(c, 404, 'Not Found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`);
+        : problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path.slice(0, 200)}`);
     const anyOf = policy.kind === 'scope' ? policy.anyOf : [];
     if (caller && anyOf.some((s) => hasScope(caller.scopes, s))) return next();
     if (!caller || caller.type === 'anonymous')
@@ -107,9 +106,6 @@ function challenge(
   error?: 'invalid_token' | 'insufficient_scope',
   scope?: string,
 ) {
-  const parts = [`Bearer realm="${REALM}"`];
-  if (error) parts.push(`error="${error}"`);
-  if (scope) parts.push(`scope="${scope}"`);
-  c.header('WWW-Authenticate', parts.join(', '));
-  return problem(c, status, status === 401 ? 'Unauthorized' : 'Forbidden', detail);
+  c.header('WWW-Authenticate', bearerChallenge(error, scope));
+  return problem(c, status === 401 ? 'unauthenticated' : 'forbidden', detail);
 }

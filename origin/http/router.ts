@@ -28,12 +28,7 @@ export function createRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {
-        return problem(
-          c,
-          400,
-          'Invalid request',
-          describeIssues(result.error.issues, result.target),
-        );
+        return problem(c, 'invalid_request', describeIssues(result.error.issues, result.target));
       }
       return undefined;
     },

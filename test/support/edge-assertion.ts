@@ -94,7 +94,12 @@ export function throughEdge<A extends RequestingApp>(
 ): A {
   const request = async (input: string | Request | URL, init: RequestInit = {}) => {
     const path = input instanceof Request ? input.url : input.toString();
-    const body = typeof init.body === 'string' ? init.body : null;
+    const body =
+      typeof init.body === 'string' || init.body instanceof Uint8Array
+        ? init.body
+        : init.body instanceof ArrayBuffer
+          ? new Uint8Array(init.body)
+          : null;
     const headers = new Headers(init.headers);
     const signed = await assertionHeaders(
       secret,

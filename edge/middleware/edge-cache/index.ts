@@ -5,6 +5,8 @@ import { repeatedQueryParameter, repeatedQueryParameterDetail } from '../../../c
 import { settingsOf } from '../../lib/settings';
 import { type TraceVariables, traceOf } from '../../lib/trace';
 import type { Principal } from '../auth/principal';
+import type { OriginRequest } from '../origin-assertion';
+import { originTarget } from '../origin-proxy';
 import { problemResponse } from '../problem';
 import { type CacheRule, ruleFor } from './config';
 import { dataVersion } from './data-version';
@@ -30,8 +32,11 @@ export type EdgeCacheOptions<E extends EdgeCacheEnv> = {
    * not bring back (and store) the origin's empty HEAD answer.
    */
   revalidate: (c: Context<E>, request: { method: 'GET' }) => Promise<Response>;
-  /** Headers the origin needs from the edge (assertion, Access) to read the data version. */
-  originHeaders: (c: Context<E>) => Promise<Record<string, string>>;
+  /**
+   * Headers the origin needs from the edge (assertion, Access) to read the data version, for
+   * `request` (the assertion is bound to it).
+   */
+  originHeaders: (c: Context<E>, request: OriginRequest) => Promise<Record<string, string>>;
 };
 
 /** When the copy was stored (epoch ms) and what the origin said about caching it. */
@@ -82,7 +87,11 @@ export function edgeCache<E extends EdgeCacheEnv>(
     const version = rule
       ? await dataVersion({
           originUrl: c.env.ORIGIN_URL,
-          headers: () => options.originHeaders(c),
+          headers: () =>
+            options.originHeaders(c, {
+              method: 'GET',
+              url: originTarget(c.env.ORIGIN_URL, new URL('/health/data-version', url)),
+            }),
           ttlSeconds: settingsOf(c.env).DATA_VERSION_TTL,
           waitUntil: (p) => c.executionCtx.waitUntil(p),
         })

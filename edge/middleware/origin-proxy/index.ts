@@ -162,8 +162,7 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
           Math.ceil((breaker.openedAt + breaker.cooldownMs - Date.now()) / 1000),
         );
         return problemResponse(c, {
-          status: 503,
-          type: ProblemType.originUnavailable,
+          code: 'origin_unavailable',
           detail: `The origin server is failing; requests are paused for ${retryAfter} s to let it recover.`,
           headers: { 'Retry-After': String(retryAfter) },
         });
@@ -182,13 +181,11 @@ export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
       // The detail stays generic on purpose: the origin's address is not the client's business.
       return reason === 'timeout'
         ? problemResponse(c, {
-            status: 504,
-            type: ProblemType.originTimeout,
+            code: 'origin_timeout',
             detail: `The origin server did not answer within ${timeoutMs} ms.`,
           })
         : problemResponse(c, {
-            status: 502,
-            type: ProblemType.originUnreachable,
+            code: 'origin_unreachable',
             detail: 'The origin server could not be reached. Try again shortly.',
             headers: { 'Retry-After': '5' },
           });

@@ -2,6 +2,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { type ProblemCode, problems, problemTypes } from '../../../contract/problems';
 
 /** Any Hono environment that runs `requestId()`. */
 type RequestIdEnv = { Variables: RequestIdVariables };
@@ -19,21 +20,11 @@ export type Problem = {
 };
 
 /**
- * Problem types the edge itself emits. `about:blank` (RFC 9457 §4.2.1) means "nothing beyond
- * the status code"; our own types are URNs because they are compared as opaque strings and we
- * have no documentation site to dereference yet (§3.1.1 does not require one).
+ * The problem types, from the list both ends share (contract/problems.ts). `about:blank` (RFC 9457
+ * §4.2.1) means "nothing beyond the status code"; our own types are URNs, compared as opaque
+ * strings (§3.1.1 does not require a page to dereference).
  */
-export const ProblemType = {
-  blank: 'about:blank',
-  originUnreachable: 'urn:estate-edge:problem:origin-unreachable',
-  originTimeout: 'urn:estate-edge:problem:origin-timeout',
-  /** The circuit breaker is open: the origin failed repeatedly, requests are paused. */
-  originUnavailable: 'urn:estate-edge:problem:origin-unavailable',
-  /** A burst guard or quota refused the request (the detail names which). */
-  rateLimited: 'urn:estate-edge:problem:rate-limited',
-  /** A var in wrangler.toml is invalid: the Worker refuses rather than guess (settings-gate). */
-  misconfigured: 'urn:estate-edge:problem:misconfigured',
-} as const;
+export const ProblemType = problemTypes;
 
 const statusTitles: Partial<Record<number, string>> = {
   400: 'Bad Request',
@@ -61,29 +52,32 @@ export function statusTitle(status: number): string {
   return statusTitles[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
 }
 
-type ProblemInit = {
-  status: ContentfulStatusCode;
-  detail: string;
-  type?: string;
-  title?: string;
-  headers?: HeadersInit;
-};
+/**
+ * A shared code (its status, title and type from contract/problems.ts), or a bare status for the
+ * generic `about:blank` answers (400 for a malformed request, 405, 414…).
+ */
+type ProblemInit = (
+  | { code: ProblemCode; status?: never }
+  | { status: ContentfulStatusCode; code?: never }
+) & { detail: string; headers?: HeadersInit };
 
 /**
  * Build a problem+json response carrying the request id set by `requestId()`.
  *
  * @example
- * return problemResponse(c, { status: 502, type: ProblemType.originUnreachable,
+ * return problemResponse(c, { code: 'origin_unreachable',
  *   detail: 'The origin server could not be reached.' });
  */
 export function problemResponse<E extends RequestIdEnv>(
   c: Context<E>,
   init: ProblemInit,
 ): Response {
+  const shared = init.code ? problems[init.code] : undefined;
+  const status = (shared?.status ?? init.status) as ContentfulStatusCode;
   const body: Problem = {
-    type: init.type ?? ProblemType.blank,
-    title: init.title ?? statusTitle(init.status),
-    status: init.status,
+    type: shared?.type ?? ProblemType.blank,
+    title: shared?.title ?? statusTitle(status),
+    status,
     detail: init.detail,
     request_id: c.get('requestId') ?? 'unknown',
   };
@@ -92,7 +86,7 @@ export function problemResponse<E extends RequestIdEnv>(
   // Errors describe one request at one moment; a shared cache must never replay them.
   headers.set('Cache-Control', 'no-store');
   // c.newResponse, not new Response: it keeps headers set earlier with c.header() (X-Request-Id).
-  return c.newResponse(JSON.stringify(body), { status: init.status, headers });
+  return c.newResponse(JSON.stringify(body), { status, headers });
 }
 
 /** Keeps `HTTPException` statuses that can carry a body; anything else becomes a 500. */

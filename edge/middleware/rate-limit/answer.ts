@@ -26,8 +26,7 @@ export function tooMany<E extends { Variables: RequestIdVariables }>(
   const headers = new Headers({ 'Retry-After': String(f.resetSeconds) });
   setRateLimitHeaders(headers, f);
   return problemResponse(c, {
-    status: 429,
-    type: ProblemType.rateLimited,
+    code: 'rate_limited',
     detail: f.detail,
     headers,
   });

@@ -29,8 +29,7 @@ export function settingsGate(
     const check = checkSettings(c.env as object);
     if (check.ok || exempt.has(c.req.path)) return next();
     return problemResponse(c, {
-      status: 503,
-      type: ProblemType.misconfigured,
+      code: 'misconfigured',
       detail: `This deployment is misconfigured and refuses requests until it is fixed: ${describeProblems(check.problems)}.`,
       headers: { 'Retry-After': '60' },
     });

@@ -1,5 +1,4 @@
 import type { IdentityConfig } from '../../auth/config.js';
-import { identityErrorHandler } from '../../http/principal.js';
 import { createRouter } from '../../http/router.js';
 import { createApiKeyHandler, createApiKeyRoute } from './create.js';
 import { listApiKeysHandler, listApiKeysRoute } from './list.js';
@@ -10,6 +9,5 @@ export function createApiKeyRoutes(config: IdentityConfig) {
   return createRouter()
     .openapi(createApiKeyRoute(config), createApiKeyHandler(config))
     .openapi(listApiKeysRoute(config), listApiKeysHandler)
-    .openapi(revokeApiKeyRoute(config), revokeApiKeyHandler)
-    .onError(identityErrorHandler);
+    .openapi(revokeApiKeyRoute(config), revokeApiKeyHandler);
 }

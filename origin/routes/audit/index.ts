@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { listAudit } from '../../auth/audit.js';
 import type { IdentityConfig } from '../../auth/config.js';
 import { auditOutcomes } from '../../db/schema/audit-log.js';
-import { authenticate, identityErrorHandler } from '../../http/principal.js';
+import { authenticate } from '../../http/principal.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import { createRouter } from '../../http/router.js';
 import { idParam } from '../etl/schema.js';
@@ -79,34 +79,32 @@ function listAuditRoute(config: IdentityConfig) {
 
 /** The audit log under /v1/audit, for holders of audit:read (admins). */
 export function createAuditRoutes(config: IdentityConfig) {
-  return createRouter()
-    .openapi(listAuditRoute(config), async (c) => {
-      const q = c.req.valid('query');
-      const page = await listAudit(c.get('deps').db, {
-        actor: q.actor,
-        action: q.action,
-        since: q.since === undefined ? undefined : new Date(q.since),
-        beforeId: q.before_id,
-        limit: q.limit,
-      });
-      c.header('Cache-Control', 'no-store');
-      return c.json(
-        {
-          items: page.items.map((e) => ({
-            id: e.id,
-            at: e.at.toISOString(),
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            ip: e.ip,
-            request_id: e.requestId,
-            outcome: e.outcome,
-            details: e.details,
-          })),
-          next_before_id: page.nextBeforeId,
-        },
-        200,
-      );
-    })
-    .onError(identityErrorHandler);
+  return createRouter().openapi(listAuditRoute(config), async (c) => {
+    const q = c.req.valid('query');
+    const page = await listAudit(c.get('deps').db, {
+      actor: q.actor,
+      action: q.action,
+      since: q.since === undefined ? undefined : new Date(q.since),
+      beforeId: q.before_id,
+      limit: q.limit,
+    });
+    c.header('Cache-Control', 'no-store');
+    return c.json(
+      {
+        items: page.items.map((e) => ({
+          id: e.id,
+          at: e.at.toISOString(),
+          actor: e.actor,
+          action: e.action,
+          target: e.target,
+          ip: e.ip,
+          request_id: e.requestId,
+          outcome: e.outcome,
+          details: e.details,
+        })),
+        next_before_id: page.nextBeforeId,
+      },
+      200,
+    );
+  });
 }

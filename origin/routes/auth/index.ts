@@ -1,5 +1,4 @@
 import type { IdentityConfig } from '../../auth/config.js';
-import { identityErrorHandler } from '../../http/principal.js';
 import { createRouter } from '../../http/router.js';
 import { introspectKeyHandler, introspectKeyRoute } from './introspect-key.js';
 import { logoutHandler, logoutRoute } from './logout.js';
@@ -14,6 +13,5 @@ export function createAuthRoutes(config: IdentityConfig) {
     .openapi(tokenRoute, tokenHandler(config))
     .openapi(refreshRoute, refreshHandler(config))
     .openapi(logoutRoute, logoutHandler)
-    .openapi(introspectKeyRoute, introspectKeyHandler)
-    .onError(identityErrorHandler);
+    .openapi(introspectKeyRoute, introspectKeyHandler);
 }

@@ -18,7 +18,7 @@ import { jsonBody, problemResponse } from './schema.js';
 const edgeOnly: MiddlewareHandler = async function introspectKeyEdgeOnly(c, next) {
   if (!edgeAssertionEnforced(c)) return next();
   if (edgePrincipalOf(c)?.type !== 'edge')
-    return problem(c, 403, 'Forbidden', 'only the edge may look up API keys');
+    return problem(c, 'forbidden', 'only the edge may look up API keys');
   await next();
 };
 

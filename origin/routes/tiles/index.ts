@@ -82,10 +82,10 @@ tileRoutes.get('/listings/:z/:x/:y{[^/]+\\.mvt}', async (c) => {
   const { z: zoom, x, y } = c.req.param();
   const path = tilePathSchema.safeParse({ z: zoom, x, y: y.slice(0, -'.mvt'.length) });
   if (!path.success)
-    return problem(c, 400, 'Invalid request', describeIssues(path.error.issues, 'param'));
+    return problem(c, 'invalid_request', describeIssues(path.error.issues, 'param'));
   const query = tileQuerySchema.safeParse(c.req.query());
   if (!query.success)
-    return problem(c, 400, 'Invalid request', describeIssues(query.error.issues, 'query'));
+    return problem(c, 'invalid_request', describeIssues(query.error.issues, 'query'));
   const address = checkTileAddress(path.data);
   const filters = checkTileFilters(query.data);
 

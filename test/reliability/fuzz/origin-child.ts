@@ -2,9 +2,9 @@
  * The HTTP fuzz straight against the origin app, in a process of its own: createApp over a
  * database of its own (a clone of the suite's template), requests through app.request (no
  * socket: volume is cheap, and values of a megabyte reach the routes instead of Node's header
- * limit). Built without EDGE_ASSERTION_SECRET, as in development, so the admin routes'
- * validation is reached too (requireScope lets everything through there); whatever those routes
- * write lands in this throwaway database.
+ * limit). Every request carries an admin's edge assertion bound to it (test/support/
+ * edge-assertion.ts), so the admin routes' validation is reached too; whatever those routes write
+ * lands in this throwaway database.
  *
  * Driven over IPC: receives { seed, cases, hugeSizes, concurrency }, answers with the tally.
  */
@@ -12,6 +12,7 @@ import { prng } from '../../../bench/synthetic.js';
 import { createApp } from '../../../origin/app.js';
 import { openDatabase } from '../../../origin/db/database.js';
 import { createLogger } from '../../../origin/logger.js';
+import { TEST_EDGE_SECRET, throughEdge } from '../../support/edge-assertion.js';
 import { casesFor, endpointsOf, type OpenApiDocument } from './cases.js';
 import { eachLimited, emptyTally, type FuzzAnswer, record } from './tally.js';
 
@@ -41,7 +42,9 @@ async function fuzz(job: OriginFuzzJob) {
   if (!url) throw new Error('DATABASE_URL is required');
   const db = await openDatabase({ url, dataDir: '', poolMax: 8 });
   // Unhandled errors are logged by onError at 'error': silent here, the 500 is what counts.
-  const app = createApp({ db, logger: createLogger('silent') });
+  const app = throughEdge(
+    createApp({ db, logger: createLogger('silent'), edgeAssertionSecret: TEST_EDGE_SECRET }),
+  );
   const doc = (await (await app.request('/openapi.json')).json()) as OpenApiDocument;
   const page = await (await app.request('/')).text();
   const viewerPaths = [...page.matchAll(/(?:src|href)="(\/viewer\/[^"]+)"/g)].map(
