@@ -41,9 +41,7 @@ describe('parseEnv', () => {
     for (const NODE_ENV of ['production', 'development', 'test'])
       expect(() =>
         parseServerEnv({ NODE_ENV, DATABASE_URL: 'postgres://app@db:5432/estate' }),
-      ).toThrow(
-        /EDGE_ASSERTION_SECRET: required .*INSECURE_NO_EDGE_ASSERTION=true/,
-      );
+      ).toThrow(/EDGE_ASSERTION_SECRET: required .*INSECURE_NO_EDGE_ASSERTION=true/);
     expect(parseServerEnv({ INSECURE_NO_EDGE_ASSERTION: 'true' }).EDGE_ASSERTION_SECRET).toBe(
       undefined,
     );
