@@ -15,7 +15,7 @@ describe('the burst guard', () => {
     const caller = ip();
     const statuses: number[] = [];
     let refused: Response | undefined;
-    for (let i = 0; i < 110 && !refused; i += 1) {
+    for (let i = 0; i < 250 && !refused; i += 1) {
       const res = await s.fetch('/v1/listings', from(caller), noCache);
       statuses.push(res.status);
       if (res.status === 429) refused = res;
@@ -38,7 +38,7 @@ describe('the burst guard', () => {
     const caller = ip();
     const statuses: number[] = [];
     let refused: Response | undefined;
-    for (let i = 0; i < 110 && !refused; i += 1) {
+    for (let i = 0; i < 250 && !refused; i += 1) {
       // Well-formed, so each one would cost the origin a lookup; the recorder refuses them all.
       const res = await s.fetch(
         '/v1/listings',
@@ -48,7 +48,10 @@ describe('the burst guard', () => {
       if (res.status === 429) refused = res;
     }
 
-    expect(statuses.filter((x) => x === 401).length).toBe(100);
+    // 100 per window; a loaded machine may cross a window boundary mid-stream (then up to twice).
+    const passed = statuses.filter((x) => x === 401).length;
+    expect(passed).toBeGreaterThanOrEqual(100);
+    expect(passed).toBeLessThanOrEqual(200);
     expect(refused?.status).toBe(429);
     // The refused request never reached the origin, not even as a key lookup.
     expect(await recordedFor(refused?.headers.get('x-request-id') ?? '')).toEqual([]);
