@@ -15,14 +15,17 @@ describe('the burst guard', () => {
     const caller = ip();
     const statuses: number[] = [];
     let refused: Response | undefined;
-    for (let i = 0; i < 250 && !refused; i += 1) {
+    for (let i = 0; i < 300 && !refused; i += 1) {
       const res = await s.fetch('/v1/listings', from(caller), noCache);
       statuses.push(res.status);
       if (res.status === 429) refused = res;
     }
 
     expect(refused).toBeDefined();
-    expect(statuses.filter((x) => x === 200).length).toBe(100);
+    // 100 per 10 s window; on a loaded machine the stream may cross a window boundary (then up to twice).
+    const passed = statuses.filter((x) => x === 200).length;
+    expect(passed).toBeGreaterThanOrEqual(100);
+    expect(passed).toBeLessThanOrEqual(200);
     expect(refused?.headers.get('retry-after')).toBe('10');
     expect(refused?.headers.get('ratelimit-policy')).toBe('100;w=10');
     expect(await refused?.json()).toMatchObject({
