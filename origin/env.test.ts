@@ -33,6 +33,7 @@ describe('parseEnv', () => {
       LOGIN_FAILURE_WINDOW_SECONDS: 900,
       ANONYMOUS_ACCESS: true,
       INSECURE_NO_EDGE_ASSERTION: false,
+      ETL_MAX_BYTES: 1024 ** 3,
     });
   });
 

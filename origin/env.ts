@@ -22,6 +22,13 @@ const strictBool = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true');
 
+/** A comma-separated list, each entry checked by `entry`; blank entries are refused, not skipped. */
+const commaList = (entry: z.ZodString) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((e) => e.trim()))
+    .pipe(z.array(entry).min(1));
+
 /** Parsed once at the door; anything invalid stops the process with the variable's name. */
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -89,6 +96,26 @@ const EnvSchema = z.object({
   LOGIN_FAILURE_WINDOW_SECONDS: wholeNumber(1, 86_400).default(900),
   /** Whether callers without credentials get the read scopes (enforced at the edge). */
   ANONYMOUS_ACCESS: strictBool(true),
+  // --- feeds (origin/etl/feed-policy.ts, docs/etl.md)
+  /**
+   * Directories a source's file location must lie under (real paths: `..` and symlinks resolved
+   * first). Unset: origin/etl/samples, and outside production the OS temp directory too.
+   */
+  ETL_FILE_ROOTS: commaList(z.string().min(1, 'a feed root cannot be empty')).optional(),
+  /**
+   * Hosts (`host` or `host:port`) feeds may be fetched from over plain http and at private or
+   * loopback addresses: internal feed servers. Everything else is https to a public address.
+   */
+  ETL_HTTP_ALLOW_HOSTS: commaList(
+    z
+      .string()
+      .regex(
+        /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i,
+        'each entry is a host or host:port, without a scheme',
+      ),
+  ).optional(),
+  /** The largest feed read, file or download, in bytes (default 1 GiB). */
+  ETL_MAX_BYTES: wholeNumber(1).default(1024 ** 3),
 });
 
 export type OriginEnv = z.infer<typeof EnvSchema>;
@@ -128,6 +155,8 @@ const blankMeansUnset = [
   'CURSOR_SECRET',
   'SIGNING_KEY_ENCRYPTION_SECRET',
   'EDGE_ASSERTION_SECRET_PREVIOUS',
+  'ETL_FILE_ROOTS',
+  'ETL_HTTP_ALLOW_HOSTS',
 ] as const;
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/support/db.js';
 import {
   balanced,
@@ -235,8 +235,11 @@ describe('remote sources', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A feed server on loopback is an internal one: the operator names it (origin/etl/feed-policy.ts).
+    vi.stubEnv('ETL_HTTP_ALLOW_HOSTS', '127.0.0.1');
   });
   afterAll(async () => {
+    vi.unstubAllEnvs();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });

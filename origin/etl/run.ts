@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js';
 import { etlRuns } from '../db/schema/index.js';
 import { withoutSecondaryIndexes } from './bulk.js';
 import { RunConflictError } from './errors.js';
+import { redactLocation } from './feed-location.js';
 import { type OpenInputOptions, openInput } from './fetch-input.js';
 import { readRecords } from './readers.js';
 import type { Mapping } from './source-config.js';
@@ -84,7 +85,12 @@ export async function startRun(
         const location = options.location ?? source.location;
         const [run] = await db.orm
           .insert(etlRuns)
-          .values({ sourceId: source.id, trigger: options.trigger ?? 'cli', location })
+          .values({
+            sourceId: source.id,
+            trigger: options.trigger ?? 'cli',
+            // References stay as names; a literal credential in a one-off location is not kept.
+            location: redactLocation(location),
+          })
           .returning({ id: etlRuns.id });
         const runId = (run as { id: number }).id;
         announce(runId);

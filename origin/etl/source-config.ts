@@ -2,6 +2,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { standardStatuses } from '../db/schema/listings.js';
 import { DEFAULT_DATE_FORMATS, DEFAULT_NULL_VALUES } from './convert.js';
+import { literalCredential } from './feed-location.js';
 
 /** Listing fields a mapping can fill, by their column names (RESO names in snake_case). */
 export const mappableFields = [
@@ -111,8 +112,18 @@ export const sourceSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a source name is lowercase letters, digits and dashes'),
   format: z.enum(['csv', 'ndjson', 'geojson']),
-  /** A file path (relative paths are from the project root) or an http(s) URL. */
-  location: z.string().min(1).max(2048),
+  /**
+   * A file path under a feed root (relative paths are from the project root) or an https URL;
+   * credentials only as `${FEED_<NAME>}` references (origin/etl/feed-location.ts).
+   */
+  location: z
+    .string()
+    .min(1)
+    .max(2048)
+    .superRefine((location, ctx) => {
+      const why = literalCredential(location);
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    }),
   /** A cron expression (5 or 6 fields) for scheduled runs, or null. */
   schedule: z
     .string()

@@ -33,7 +33,7 @@ const entries = (action: string) =>
   );
 
 describe('the ETL audit trail', () => {
-  it('records a source declared and then changed, without the password of its URL', async () => {
+  it('records a source declared and then changed, its URL credential kept as a reference', async () => {
     const body = (location: string) =>
       JSON.stringify({ ...feedSource('audited', location), name: undefined });
     const put = (location: string) =>
@@ -42,7 +42,10 @@ describe('the ETL audit trail', () => {
         headers: { 'content-type': 'application/json' },
         body: body(location),
       });
-    const created = await put('https://feeder:s3cret@feeds.example.com/a.csv');
+    const literal = await put('https://feeder:s3cret@feeds.example.com/a.csv');
+    expect(literal.status).toBe(400);
+    expect(await literal.text()).not.toContain('s3cret');
+    const created = await put(`https://feeder:\${FEED_AUDITED_PASSWORD}@feeds.example.com/a.csv`);
     expect(created.status).toBe(201);
     const changed = await put(fixture(`${HEADER}\nA1,A,1,2,a,2024-01-01,47.5,-122.5\n`));
     expect(changed.status).toBe(200);
@@ -53,7 +56,9 @@ describe('the ETL audit trail', () => {
       outcome: 'success',
       request_id: created.headers.get('x-request-id'),
     });
-    expect(create?.details.location).toBe('https://feeder:***@feeds.example.com/a.csv');
+    expect(create?.details.location).toBe(
+      `https://feeder:\${FEED_AUDITED_PASSWORD}@feeds.example.com/a.csv`,
+    );
     const [update] = await entries('etl.source.update');
     expect(update).toMatchObject({
       target: 'source:audited',

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import type { EtlRunStatus } from '../../db/schema/etl-runs.js';
 import { NotFoundError } from '../../errors.js';
+import { redactLocation } from '../../etl/feed-location.js';
 
 /** A run as the API shows it (snake_case on the wire, like the rest of /v1). */
 export type RunView = {
@@ -117,7 +118,7 @@ function runView(row: RunRow): RunView {
     source: row.source,
     status: row.status,
     trigger: row.trigger,
-    location: hidePassword(row.location),
+    location: redactLocation(row.location),
     started_at: started.toISOString(),
     finished_at: finished?.toISOString() ?? null,
     duration_ms: finished ? finished.getTime() - started.getTime() : null,
@@ -132,17 +133,4 @@ function runView(row: RunRow): RunView {
     error: row.error,
     links: { self: `/v1/etl/runs/${row.id}`, rejects: `/v1/etl/runs/${row.id}/rejects` },
   };
-}
-
-/** A feed URL may carry credentials (`https://user:secret@host/feed.csv`): never show them. */
-export function hidePassword(location: string): string {
-  if (!/^https?:\/\//i.test(location)) return location;
-  try {
-    const url = new URL(location);
-    if (!url.password) return location;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    return location;
-  }
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
 import { TEST_EDGE_SECRET, throughEdge } from '../../../test/support/edge-assertion.js';
 import { declare, feedSource, fixture, HEADER } from '../../../test/support/etl.js';
@@ -95,6 +95,8 @@ beforeAll(async () => {
   feed = heldFeed();
   await new Promise<void>((resolve) => feed.server.listen(0, '127.0.0.1', resolve));
   feedUrl = `http://127.0.0.1:${(feed.server.address() as AddressInfo).port}/feed.csv`;
+  // A feed server on loopback is an internal one: the operator names it (origin/etl/feed-policy.ts).
+  vi.stubEnv('ETL_HTTP_ALLOW_HOSTS', '127.0.0.1');
   await declare(t.db, feedSource('held-feed', feedUrl));
   await declare(t.db, feedSource('missing-file', '/nonexistent/estate-edge/feed.csv'));
   await declare(t.db, feedSource('local-feed', fixture(feedText)));
@@ -110,6 +112,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  vi.unstubAllEnvs();
   feed?.release();
   // Let background runs end before the database goes away.
   await t?.db.rows(sql`SELECT 1`);

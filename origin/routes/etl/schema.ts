@@ -33,7 +33,9 @@ export const runSchema = z
     source: z.string(),
     status: runStatusSchema,
     trigger: z.string(),
-    location: z.string().openapi({ description: 'What the run read; any URL password is hidden' }),
+    location: z.string().openapi({
+      description: 'What the run read; credentials appear as FEED_ variable references or ***',
+    }),
     started_at: z.string().openapi({ format: 'date-time' }),
     finished_at: z.string().nullable().openapi({ format: 'date-time' }),
     duration_ms: z.number().int().nullable(),

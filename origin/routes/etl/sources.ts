@@ -2,12 +2,12 @@ import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import { appendAudit } from '../../auth/audit.js';
 import { InvalidParameterError } from '../../errors.js';
+import { redactLocation } from '../../etl/feed-location.js';
 import { getSource, listSources, upsertSource } from '../../etl/sources.js';
 import { requireScope } from '../../http/authz.js';
 import { auditContextOf } from '../../http/principal.js';
 import { problemResponse } from '../../http/problem-schema.js';
 import type { AppEnv } from '../../http/router.js';
-import { hidePassword } from './runs-queries.js';
 import { sourceBodySchema, sourceName, storedSourceSchema } from './schema.js';
 
 const TAG = ['ETL'];
@@ -39,7 +39,8 @@ export const listSourcesRoute = createRoute({
 });
 
 export const listSourcesHandler: RouteHandler<typeof listSourcesRoute, AppEnv> = async (c) => {
-  return c.json({ items: await listSources(c.get('deps').db) }, 200);
+  const items = await listSources(c.get('deps').db);
+  return c.json({ items: items.map(shown) }, 200);
 };
 
 // --- GET /sources/{name}
@@ -63,7 +64,7 @@ export const getSourceRoute = createRoute({
 
 export const getSourceHandler: RouteHandler<typeof getSourceRoute, AppEnv> = async (c) => {
   const source = await getSource(c.get('deps').db, { name: c.req.valid('param').name });
-  return c.json(source, 200);
+  return c.json(shown(source), 200);
 };
 
 // --- PUT /sources/{name}
@@ -116,10 +117,15 @@ export const putSourceHandler: RouteHandler<typeof putSourceRoute, AppEnv> = asy
     outcome: 'success',
     details: {
       format: stored.format,
-      location: hidePassword(stored.location),
+      location: redactLocation(stored.location),
       schedule: stored.schedule,
     },
   });
   c.header('Location', `/v1/etl/sources/${name}`);
-  return existing ? c.json(stored, 200) : c.json(stored, 201);
+  return existing ? c.json(shown(stored), 200) : c.json(shown(stored), 201);
 };
+
+/** A source as it is answered: a credential in its location (stored before references) hidden. */
+function shown<S extends { location: string }>(source: S): S {
+  return { ...source, location: redactLocation(source.location) };
+}
