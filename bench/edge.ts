@@ -35,6 +35,7 @@ import { profileDuring, type WorkerProfile } from './lib/edge-profile.js';
 import { describeMeasurement, type EdgeRun, type Level, summarize } from './lib/edge-report.js';
 import {
   DIAGNOSIS_SCENARIOS,
+  isDirect,
   MAIN_SCENARIOS,
   SCENARIO_NAMES,
   SCENARIOS,
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
   const log = (message: string) => console.error(`[bench:edge] ${message}`);
   const targets = scenarios.flatMap((s) => {
     const target = SCENARIOS[s].target;
-    return target === 'direct' ? [] : [target];
+    return isDirect(target) ? [] : [target];
   });
   const workerNames = [...new Set(targets)];
 
@@ -155,6 +156,10 @@ async function main(): Promise<void> {
       workerNames,
       paths,
       pool,
+      farNeeded: scenarios.some((s) => {
+        const target = SCENARIOS[s].target;
+        return target === 'direct-far' || (!isDirect(target) && WORKERS[target].far === true);
+      }),
       distinctWorkers: new Set(
         scenarios.flatMap((s) => (SCENARIOS[s].distinct ? [SCENARIOS[s].target] : [])),
       ) as Set<WorkerName>,
@@ -197,7 +202,7 @@ async function main(): Promise<void> {
     // --- where the Worker's JavaScript time goes (--profile): a copy with the inspector open
     const profiles: Partial<Record<ScenarioName, WorkerProfile>> = {};
     if (options.profile)
-      for (const s of scenarios.filter((x) => SCENARIOS[x].target !== 'direct')) {
+      for (const s of scenarios.filter((x) => !isDirect(SCENARIOS[x].target))) {
         const target = SCENARIOS[s].target as WorkerName;
         if (WORKERS[target].runtime !== 'workerd') continue;
         const name = `${target}-profiled`;

@@ -5,13 +5,23 @@
  */
 import type { EdgeLoadResult } from '../edge-load.js';
 import type { LogCounts } from '../edge-worker-host.js';
-import { SCENARIOS, type ScenarioName } from './edge-scenarios.js';
+import {
+  isDirect,
+  ORIGIN_RTT_MS,
+  QUOTA_RTT_MS,
+  SCENARIOS,
+  type ScenarioName,
+} from './edge-scenarios.js';
 import { median } from './stats.js';
 import { formatFixed, formatInteger, markdownTable } from './table.js';
 
 /** The issue's targets. */
 const TARGET_HIT_SHARE_OF_BARE = 0.7;
 const TARGET_MISS_OVERHEAD_MS = 3;
+/** Issue 15: a HIT with quotas on, its store 40 ms away, within 0.5 ms of quotas off... */
+const TARGET_FAR_QUOTA_DELTA_MS = 0.5;
+/** ...and at least 0.8 of its throughput. */
+const TARGET_FAR_QUOTA_SHARE = 0.8;
 
 export const LEVELS = ['throughput', 'latency'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -118,6 +128,10 @@ export function summarize(
     hitQuotasShareOfBare: paired('hit-quotas', 'bare', 'throughput', ratio),
     missOverheadP50Ms: paired('miss', 'direct', 'latency', p50Delta),
     missOverheadP50MsLoaded: paired('miss', 'direct', 'throughput', p50Delta),
+    // Issue 15's targets, at production's distances.
+    hitQuotasFarP50DeltaMs: paired('hit-quotas-far', 'hit-far', 'latency', p50Delta),
+    hitQuotasFarShareOfQuotasOff: paired('hit-quotas-far', 'hit-far', 'throughput', ratio),
+    missFarOverheadP50Ms: paired('miss-far', 'direct-far', 'latency', p50Delta),
   };
 
   const targetResults: TargetResult[] = [];
@@ -141,6 +155,25 @@ export function summarize(
     figures.missOverheadP50Ms,
     `${formatFixed(figures.missOverheadP50Ms, 2)} ms`,
     figures.missOverheadP50Ms <= TARGET_MISS_OVERHEAD_MS,
+  );
+
+  target(
+    `HIT p50, quotas on, quota store ${QUOTA_RTT_MS} ms away − quotas off ≤ ${TARGET_FAR_QUOTA_DELTA_MS} ms, 1 connection`,
+    figures.hitQuotasFarP50DeltaMs,
+    `${formatFixed(figures.hitQuotasFarP50DeltaMs, 2)} ms`,
+    figures.hitQuotasFarP50DeltaMs <= TARGET_FAR_QUOTA_DELTA_MS,
+  );
+  target(
+    `HIT req/s, quotas on (store ${QUOTA_RTT_MS} ms away) ≥ ${TARGET_FAR_QUOTA_SHARE} × quotas off, ${connections} connections`,
+    figures.hitQuotasFarShareOfQuotasOff,
+    formatFixed(figures.hitQuotasFarShareOfQuotasOff, 2),
+    figures.hitQuotasFarShareOfQuotasOff >= TARGET_FAR_QUOTA_SHARE,
+  );
+  target(
+    `MISS p50 − direct p50, origin ${ORIGIN_RTT_MS} ms away ≤ ${TARGET_MISS_OVERHEAD_MS} ms, 1 connection`,
+    figures.missFarOverheadP50Ms,
+    `${formatFixed(figures.missFarOverheadP50Ms, 2)} ms`,
+    figures.missFarOverheadP50Ms <= TARGET_MISS_OVERHEAD_MS,
   );
 
   const main = scenarios.filter((s) => SCENARIOS[s].group === 'main');
@@ -187,7 +220,7 @@ export function summarize(
       reference: ref,
       p50DeltaMs: paired(s, ref, 'latency', p50Delta),
       throughputRatio: paired(s, ref, 'throughput', ratio),
-      serverCpuUsDelta: SCENARIOS[ref].target === 'direct' ? Number.NaN : cpu(s) - cpu(ref),
+      serverCpuUsDelta: isDirect(SCENARIOS[ref].target) ? Number.NaN : cpu(s) - cpu(ref),
     };
   });
   const comparisonTable = markdownTable(

@@ -23,6 +23,24 @@ const workerSpecs = {
   'hit-miniflare': { bundle: 'real', runtime: 'miniflare', cache: 'long', burst: true },
   miss: { bundle: 'real', runtime: 'workerd', cache: 'none', burst: true },
   'miss-quotas': { bundle: 'real', runtime: 'workerd', cache: 'none', burst: true, quotas: true },
+  // Production's distances (a user-space delay proxy, bench/delay-proxy.ts): the quota store in
+  // one region, 40 ms from the location answering; the origin 30 ms from it.
+  'hit-far': {
+    bundle: 'real',
+    runtime: 'workerd',
+    cache: 'long',
+    burst: true,
+    far: true,
+  },
+  'hit-quotas-far': {
+    bundle: 'real',
+    runtime: 'workerd',
+    cache: 'long',
+    burst: true,
+    quotas: true,
+    far: true,
+  },
+  'miss-far': { bundle: 'real', runtime: 'workerd', cache: 'none', burst: true, far: true },
   'miss-unverified': {
     bundle: 'real',
     runtime: 'workerd',
@@ -63,14 +81,19 @@ export type WorkerSpec = {
   burst?: true;
   /** Quotas in Redis through the REST adapter (UPSTASH_REDIS_REST_URL/TOKEN set). */
   quotas?: true;
+  /** Quota store `QUOTA_RTT_MS` and origin `ORIGIN_RTT_MS` away, through delay proxies. */
+  far?: true;
   /** The origin it forwards to: `signed` requires the edge assertion (production), `open` not. */
   origin?: 'signed' | 'open';
 };
 
 export type Scenario = {
   label: string;
-  /** A Worker, or the origin itself without the edge's assertion (`direct`). */
-  target: WorkerName | 'direct';
+  /**
+   * A Worker, or the origin itself without the edge's assertion (`direct`; `direct-far` through
+   * the delay proxy, ORIGIN_RTT_MS away).
+   */
+  target: WorkerName | DirectTarget;
   /** Part of the issue's table, or one of the diagnosis' variants. */
   group: 'main' | 'diagnosis';
   /** A listing never asked before per request (from the rest of the table): a cache MISS each. */
@@ -81,6 +104,14 @@ export type Scenario = {
   reference?: ScenarioName;
 };
 
+export type DirectTarget = 'direct' | 'direct-far';
+export const isDirect = (target: string): target is DirectTarget =>
+  target === 'direct' || target === 'direct-far';
+
+/** Round trips injected by the delay proxies for the `far` Workers and `direct-far`. */
+export const QUOTA_RTT_MS = 40;
+export const ORIGIN_RTT_MS = 30;
+
 /** In the order they run and are reported. */
 export const SCENARIO_NAMES = [
   'bare',
@@ -88,6 +119,10 @@ export const SCENARIO_NAMES = [
   'hit-quotas',
   'miss',
   'direct',
+  'hit-far',
+  'hit-quotas-far',
+  'miss-far',
+  'direct-far',
   'bare-stack',
   'bare-stack-expose',
   'bare-log',
@@ -134,6 +169,32 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   direct: {
     label: '(d) origin, called directly',
     target: 'direct',
+    group: 'main',
+  },
+  'hit-far': {
+    label: '(e) HIT, quotas off, origin 30 ms away',
+    target: 'hit-far',
+    group: 'main',
+    reference: 'hit',
+    expect: '200 HIT off',
+  },
+  'hit-quotas-far': {
+    label: '(e) HIT, quotas on, quota store 40 ms away',
+    target: 'hit-quotas-far',
+    group: 'main',
+    reference: 'hit-far',
+    expect: '200 HIT allowed',
+  },
+  'miss-far': {
+    label: '(f) MISS, origin 30 ms away',
+    target: 'miss-far',
+    group: 'main',
+    reference: 'direct-far',
+    expect: '200 BYPASS off',
+  },
+  'direct-far': {
+    label: '(g) origin, called directly, 30 ms away',
+    target: 'direct-far',
     group: 'main',
   },
   'bare-stack': {

@@ -45,6 +45,8 @@ export type Endpoints = {
   edgeAssertionSecret: string;
   /** Absent when no selected scenario counts quotas. */
   quotaStore?: { url: string; token: string };
+  /** The same, through the delay proxies (absent when no `far` scenario runs). */
+  far?: { signedOrigin: string; openOrigin: string; quotaStoreUrl?: string };
   /** Redis key prefix of this run's quotas, so nothing collides with anyone's. */
   quotaPrefix: string;
 };
@@ -65,7 +67,11 @@ export function workerVars(
   const vars: Record<string, unknown> = {
     ...tomlVars,
     ENVIRONMENT: 'bench',
-    ORIGIN_URL: spec.origin === 'open' ? endpoints.openOrigin : endpoints.signedOrigin,
+    ORIGIN_URL: spec.far
+      ? farOf(endpoints).signedOrigin
+      : spec.origin === 'open'
+        ? endpoints.openOrigin
+        : endpoints.signedOrigin,
     EDGE_ASSERTION_SECRET: endpoints.edgeAssertionSecret,
     CACHE_RULES: CACHE_RULES[spec.cache ?? 'none'],
     RATE_LIMITS: {
@@ -79,10 +85,17 @@ export function workerVars(
   };
   if (spec.quotas) {
     if (!endpoints.quotaStore) throw new Error('quotas asked for, but no quota store was started');
-    vars.UPSTASH_REDIS_REST_URL = endpoints.quotaStore.url;
+    vars.UPSTASH_REDIS_REST_URL = spec.far
+      ? (farOf(endpoints).quotaStoreUrl ?? endpoints.quotaStore.url)
+      : endpoints.quotaStore.url;
     vars.UPSTASH_REDIS_REST_TOKEN = endpoints.quotaStore.token;
   }
   return vars;
+}
+
+function farOf(endpoints: Endpoints): NonNullable<Endpoints['far']> {
+  if (!endpoints.far) throw new Error('a far Worker asked for, but no delay proxy was started');
+  return endpoints.far;
 }
 
 export type Answer = { status: number; body: string; headers: Headers };

@@ -18,6 +18,9 @@ import { cpuMeter } from './api-cpu.js';
 import type { WorkerBundle, WranglerConfig } from './edge-build.js';
 import type { Measurement } from './edge-report.js';
 import {
+  isDirect,
+  ORIGIN_RTT_MS,
+  QUOTA_RTT_MS,
   SCENARIOS,
   type ScenarioName,
   WORKERS,
@@ -42,6 +45,8 @@ export type StageInput = {
   /** Listing paths to go round, and the rest of the table for `distinct` scenarios. */
   paths: string[];
   pool: string[];
+  /** Start the delay proxies (a `far` Worker or `direct-far` is selected). */
+  farNeeded: boolean;
   /** Scenarios whose Worker takes a new listing per request. */
   distinctWorkers: ReadonlySet<WorkerName>;
   log: (message: string) => void;
@@ -128,6 +133,33 @@ export async function startStage(input: StageInput): Promise<Stage> {
       const token = randomBytes(24).toString('base64url');
       redisRest = await startRedisRestProcess({ redisUrl: redis.url, token });
       endpoints.quotaStore = { url: redisRest.url, token };
+    }
+    // --- production's distances: delay proxies in front of the origins and the quota store
+    if (input.farNeeded) {
+      const proxy = (name: string, target: string, rttMs: number) => {
+        const child = startChild(name, 'bench/delay-proxy.ts', {
+          DELAY_TARGET: new URL(target).host,
+          DELAY_RTT_MS: String(rttMs),
+        });
+        children.push(child);
+        return child.ready.then((r) => `http://127.0.0.1:${(r as { port: number }).port}`);
+      };
+      endpoints.far = {
+        signedOrigin: await proxy('origin 30 ms away', endpoints.signedOrigin, ORIGIN_RTT_MS),
+        openOrigin: await proxy('origin 30 ms away (direct)', endpoints.openOrigin, ORIGIN_RTT_MS),
+        ...(endpoints.quotaStore
+          ? {
+              quotaStoreUrl: await proxy(
+                'quota store 40 ms away',
+                endpoints.quotaStore.url,
+                QUOTA_RTT_MS,
+              ),
+            }
+          : {}),
+      };
+      log(
+        `delay proxies: origin ${ORIGIN_RTT_MS} ms, quota store ${QUOTA_RTT_MS} ms round trip (bench/delay-proxy.ts)`,
+      );
     }
     const redisPid = redis ? listenerOf(redis.port)?.pid : undefined;
     const restPid = redisRest ? listenerOf(Number(new URL(redisRest.url).port))?.pid : undefined;
@@ -216,9 +248,12 @@ export async function startStage(input: StageInput): Promise<Stage> {
       async measure(s, connections, job, worker) {
         const scenario = SCENARIOS[s];
         const target = scenario.target;
-        const spec = target === 'direct' ? undefined : WORKERS[target];
-        const served =
-          target === 'direct' ? undefined : (worker ?? { ...workers[target], name: target });
+        const spec = isDirect(target) ? undefined : WORKERS[target];
+        const served = isDirect(target)
+          ? undefined
+          : (worker ?? { ...workers[target], name: target });
+        const directUrl =
+          target === 'direct-far' ? (endpoints.far?.openOrigin ?? '') : endpoints.openOrigin;
         const behind =
           spec && spec.bundle !== 'bare' ? (spec.origin === 'open' ? open : signed) : undefined;
         const meter = cpuMeter({
@@ -231,7 +266,7 @@ export async function startStage(input: StageInput): Promise<Stage> {
         });
         const result = await load.ask<EdgeLoadResult>(
           {
-            baseUrl: served ? served.url : endpoints.openOrigin,
+            baseUrl: served ? served.url : directUrl,
             paths:
               spec?.bundle === 'bare'
                 ? ['/']
