@@ -65,6 +65,13 @@ export const routeRules: readonly RouteRule[] = [
   { methods: read, prefix: '/v1/etl', policy: scope('etl:read') },
   { methods: ['PUT'], prefix: '/v1/etl/sources', policy: scope('etl:admin') },
 
+  // The edge's `keys` job (edge/scheduled/keys.ts): `npm run keys -- retire-expired` on a
+  // schedule. Before /v1/api-keys, whose keys:write would otherwise cover it.
+  {
+    methods: 'any',
+    prefix: '/v1/api-keys/signing-keys/retire-expired',
+    policy: { kind: 'internal', scope: 'signing-keys:retire' },
+  },
   // keys:write manages one's own keys (the origin checks ownership); keys:admin implies it and
   // reaches everyone's.
   {

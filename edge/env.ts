@@ -16,12 +16,15 @@ export interface Env extends Cloudflare.Env {
   /**
    * Signs the X-Edge-Assertion the origin requires (docs/edge-auth.md): at least 32 random
    * bytes, the same value as the origin's EDGE_ASSERTION_SECRET. Without it every forwarded
-   * request fails with 500: the edge fails closed.
+   * request fails with 500 (the edge fails closed) and /edge/health answers 503 naming it;
+   * `secrets.required` in wrangler.toml makes `wrangler deploy` refuse a Worker without it.
    */
   EDGE_ASSERTION_SECRET: string;
   /**
    * Cloudflare Access service token (tunnel/README.md), sent to the origin as
-   * CF-Access-Client-Id / CF-Access-Client-Secret when both are set. Optional.
+   * CF-Access-Client-Id / CF-Access-Client-Secret when both are set. Required (and listed in
+   * wrangler.toml's `secrets.required`) where CF_ACCESS_SERVICE_TOKEN is "required": staging and
+   * production, whose tunnel admits only Access; /edge/health answers 503 without them.
    */
   CF_ACCESS_CLIENT_ID?: string;
   CF_ACCESS_CLIENT_SECRET?: string;
@@ -35,7 +38,8 @@ export interface Env extends Cloudflare.Env {
   /**
    * A Slack incoming-webhook URL (`https://hooks.slack.com/services/…`): alerts and the daily
    * report as `{ text, blocks }`, for the severities ALERT_ROUTES sends to `slack`. The URL is the
-   * credential: never logged. Unset: that channel is skipped with a warning. docs/monitoring.md.
+   * credential: never logged. Unset: that channel is skipped with a warning, and in production
+   * /edge/health answers 503 naming it while ALERT_ROUTES sends anything to Slack. docs/monitoring.md.
    */
   ALERT_SLACK_WEBHOOK_URL?: string;
   /** Any HTTPS endpoint taking the generic alert JSON (ALERT_ROUTES' `webhook`). Optional. */
@@ -45,6 +49,12 @@ export interface Env extends Cloudflare.Env {
    * X-Estate-Edge-Signature (`v1=` HMAC-SHA256 of `<timestamp>.<body>`) for the receiver to check.
    */
   ALERT_WEBHOOK_SECRET?: string;
+  /**
+   * An outside heartbeat (a healthchecks.io ping URL or the like): each `health` run whose API
+   * answered GETs it, and that service alerts when the pings stop: the monitor's own monitor.
+   * Optional; a credential (anyone holding it can ping), never logged. docs/monitoring.md.
+   */
+  HEARTBEAT_URL?: string;
 }
 
 /** The Hono environment of the edge app. */

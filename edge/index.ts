@@ -4,7 +4,8 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { timing } from 'hono/timing';
 import type { AppEnv, Env } from './env';
-import { checkSettings } from './lib/settings';
+import { checkSecrets, type SecretProblem } from './lib/secrets';
+import { checkSettings, describeProblems } from './lib/settings';
 import { accessLog } from './middleware/access-log';
 import { authenticate } from './middleware/auth';
 import { burstGuard, burstGuardCounters } from './middleware/burst-guard';
@@ -83,17 +84,33 @@ app.use(
 app.get('/edge/health', (c) => {
   c.header('Cache-Control', 'no-store');
   const check = checkSettings(c.env);
-  // Names the bad vars and what they must hold, never their values (the 503s say the same).
-  if (!check.ok)
-    return c.json(
-      { status: 'misconfigured', environment: String(c.env.ENVIRONMENT), problems: check.problems },
-      503,
-    );
+  // Names the bad vars and secrets and what they must hold, never their values (the 503s say the
+  // same). A missing secret is checked here because the platform does not: a deploy without
+  // EDGE_ASSERTION_SECRET used to answer ok while every forwarded request failed (issue 14).
+  const problems: SecretProblem[] = check.ok
+    ? checkSecrets(c.env, check.settings)
+    : check.problems.map((p) => ({ ...p, level: 'error' }));
+  const errors = problems.filter((p) => p.level === 'error');
+  const warnings = problems.filter((p) => p.level === 'warning');
+  const strip = ({ variable, problem }: SecretProblem) => ({ variable, problem });
+  if (!check.ok || errors.length > 0)
+    return problemResponse(c, {
+      code: 'misconfigured',
+      detail: `This deployment is misconfigured: ${describeProblems(errors)}.`,
+      headers: { 'Cache-Control': 'no-store' },
+      extensions: {
+        environment: String(c.env.ENVIRONMENT),
+        problems: errors.map(strip),
+        warnings: warnings.map(strip),
+      },
+    });
   return c.json({
     status: 'ok',
     environment: check.settings.ENVIRONMENT,
     quota_store: c.env.UPSTASH_REDIS_REST_URL ? 'upstash' : 'none',
     rate_limit_fail_mode: check.settings.RATE_LIMIT_FAIL_MODE,
+    // What works but is worth knowing: an alert channel missing outside production.
+    warnings: warnings.map(strip),
     // Since this isolate started: how often quotas were skipped or hit, the breakers' states.
     isolate: {
       rate_limits: { ...rateLimitCounters, burst: burstGuardCounters.refused },

@@ -114,7 +114,7 @@ describe('a Worker with an invalid setting', () => {
     },
   );
 
-  it('says so at /edge/health: status misconfigured, the var named, 503', async () => {
+  it('says so at /edge/health: 503 problem+json, the var named', async () => {
     const s = await scenario();
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const res = await s.fetch(
@@ -128,8 +128,10 @@ describe('a Worker with an invalid setting', () => {
 
     expect(res.status).toBe(503);
     expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(await res.json()).toMatchObject({
-      status: 'misconfigured',
+      type: 'urn:estate-edge:problem:misconfigured',
+      status: 503,
       problems: [
         { variable: 'RATE_LIMIT_FAIL_MODE', problem: expect.stringContaining('"closed"') },
       ],

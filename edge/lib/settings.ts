@@ -87,6 +87,12 @@ export const settingsSchema = z.object({
   RATE_LIMIT_FAIL_MODE: oneOf(['open', 'closed'], 'open'),
   /** Seconds an isolate trusts the data version it knows. */
   DATA_VERSION_TTL: seconds(15, 1, 300),
+  /**
+   * `required`: the origin sits behind Cloudflare Access (tunnel/README.md), so
+   * CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET must be set, and /edge/health answers 503
+   * without them (edge/lib/secrets.ts); `optional`: sent when both are set.
+   */
+  CF_ACCESS_SERVICE_TOKEN: oneOf(['required', 'optional'], 'optional'),
   RATE_LIMITS: structured(rateLimitConfigSchema),
   CACHE_RULES: structured(cacheRulesSchema),
   CORS_ORIGINS: structured(corsOriginsSchema),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { configVar } from '../lib/config';
 
 /** The jobs a cron can run (docs/monitoring.md). */
-export const jobNames = ['health', 'etl', 'report'] as const;
+export const jobNames = ['health', 'etl', 'report', 'keys'] as const;
 export type JobName = (typeof jobNames)[number];
 
 /**
@@ -20,16 +20,27 @@ export type CronJobs = z.infer<typeof cronJobsSchema>;
 export const channelNames = ['slack', 'webhook'] as const;
 export type ChannelName = (typeof channelNames)[number];
 
+/** The secret that configures each channel: a channel without it cannot deliver. */
+export const channelSecrets = {
+  slack: 'ALERT_SLACK_WEBHOOK_URL',
+  webhook: 'ALERT_WEBHOOK_URL',
+} as const satisfies Record<ChannelName, string>;
+
+/** What ALERT_ROUTES routes: the alerts' two severities and the daily report. */
+export const routedKinds = ['critical', 'warning', 'report'] as const;
+
 const channels = z.array(z.enum(channelNames)).max(channelNames.length);
 
 /**
  * ALERT_ROUTES in wrangler.toml: the channels of each severity, and of the daily report.
- * A severity with `[]` is only logged.
+ * A severity with `[]` is only logged (in production, /edge/health calls that misconfigured:
+ * edge/lib/secrets.ts). Absent, everything goes to Slack, the channel docs/monitoring.md sets up:
+ * a default that sent warnings to a channel nobody configured dropped them (issue 14, finding 2).
  */
 export const alertRoutesSchema = z.strictObject({
-  critical: channels.default(['slack', 'webhook']),
-  warning: channels.default(['webhook']),
-  report: channels.default(['webhook']),
+  critical: channels.default(['slack']),
+  warning: channels.default(['slack']),
+  report: channels.default(['slack']),
 });
 export type AlertRoutes = z.infer<typeof alertRoutesSchema>;
 
@@ -97,6 +108,7 @@ export type MonitoringBindings = {
   ALERT_SLACK_WEBHOOK_URL?: string;
   ALERT_WEBHOOK_URL?: string;
   ALERT_WEBHOOK_SECRET?: string;
+  HEARTBEAT_URL?: string;
 };
 
 /** MONITORING, checked once per distinct value (an absent var means every default). */

@@ -1,7 +1,10 @@
 import type { Env } from '../env';
+import { secretProblems } from '../lib/secrets';
+import { checkSettings } from '../lib/settings';
 import { cronJobs, type JobName } from './config';
 import { runEtlJob } from './etl';
 import { runHealthJob } from './health';
+import { runKeysJob } from './keys';
 import { describeError, logLine } from './log';
 import { runReportJob } from './report';
 
@@ -12,6 +15,7 @@ const jobs: Record<JobName, Job> = {
   health: runHealthJob,
   etl: runEtlJob,
   report: runReportJob,
+  keys: runKeysJob,
 };
 
 /**
@@ -41,6 +45,17 @@ export const scheduled: ExportedHandlerScheduledHandler<Env> = async (controller
     return;
   }
   logLine('info', 'scheduled', { cron, at: new Date(scheduledTime).toISOString(), jobs: names });
+  // On every run, not once per isolate: nobody reads /edge/health of a Worker that only pages,
+  // so a missing alert channel (an error in production) must be loud where its alerts would be.
+  const settings = checkSettings(env);
+  const alerts = names.includes('health') || names.includes('report');
+  if (alerts && settings.ok)
+    for (const { level, variable, problem } of secretProblems(env, settings.settings))
+      logLine(level === 'error' ? 'error' : 'warn', 'deployment misconfigured', {
+        cron,
+        variable,
+        problem,
+      });
   const settled = await Promise.allSettled(names.map((name) => jobs[name](env, scheduledTime)));
   settled.forEach((result, i) => {
     if (result.status === 'rejected')

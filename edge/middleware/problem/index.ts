@@ -59,7 +59,12 @@ export function statusTitle(status: number): string {
 type ProblemInit = (
   | { code: ProblemCode; status?: never }
   | { status: ContentfulStatusCode; code?: never }
-) & { detail: string; headers?: HeadersInit };
+) & {
+  detail: string;
+  headers?: HeadersInit;
+  /** RFC 9457 extension members, after the standard ones (e.g. `/edge/health`'s `problems`). */
+  extensions?: Record<string, unknown>;
+};
 
 /**
  * Build a problem+json response carrying the request id set by `requestId()`.
@@ -86,7 +91,9 @@ export function problemResponse<E extends RequestIdEnv>(
   // Errors describe one request at one moment; a shared cache must never replay them.
   headers.set('Cache-Control', 'no-store');
   // c.newResponse, not new Response: it keeps headers set earlier with c.header() (X-Request-Id).
-  return c.newResponse(JSON.stringify(body), { status, headers });
+  // The standard members first and never overridden by an extension of the same name.
+  const members = init.extensions ? { ...body, ...init.extensions, ...body } : body;
+  return c.newResponse(JSON.stringify(members), { status, headers });
 }
 
 /** Keeps `HTTPException` statuses that can carry a body; anything else becomes a 500. */

@@ -1,8 +1,10 @@
+import { alertChannelsRequired } from '../../lib/secrets';
 import { loadCockatiel } from '../../middleware/origin-proxy/policy';
 import {
   type AlertRoutes,
   alertRoutes,
   type ChannelName,
+  channelSecrets,
   type MonitoringBindings,
   type MonitoringConfig,
 } from '../config';
@@ -89,13 +91,17 @@ async function deliverTo(
   notification: Notification,
   channel: ChannelName,
 ): Promise<Delivery> {
-  const url = channel === 'slack' ? env.ALERT_SLACK_WEBHOOK_URL : env.ALERT_WEBHOOK_URL;
+  const secret = channelSecrets[channel];
+  const url = env[secret];
   const fields = { channel, notification: notification.type };
   if (!url) {
-    logLine('warn', 'notification channel not configured', {
-      ...fields,
-      secret: channel === 'slack' ? 'ALERT_SLACK_WEBHOOK_URL' : 'ALERT_WEBHOOK_URL',
-    });
+    // In production a dropped alert is an error (edge/lib/secrets.ts says the same at
+    // /edge/health); elsewhere a channel may be left out on purpose.
+    logLine(
+      alertChannelsRequired({ ENVIRONMENT: env.ENVIRONMENT ?? '' }) ? 'error' : 'warn',
+      'notification channel not configured',
+      { ...fields, secret },
+    );
     return { channel, outcome: 'not configured', attempts: 0, status: 0 };
   }
   const body = JSON.stringify(

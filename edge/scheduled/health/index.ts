@@ -8,6 +8,7 @@ import { callOrigin, type OriginCallEnv } from '../origin';
 import { type MonitorStore, monitorStore } from '../store';
 import { type AlertEvent, currentProblems, evaluate, parseMemory, type Severity } from './alerts';
 import { type CheckName, checkNames, type Observation, observe, readinessSchema } from './checks';
+import { heartbeat } from './heartbeat';
 import { encodeSample, historyKeys } from './history';
 
 export type JobEnv = MonitoringBindings & OriginCallEnv;
@@ -170,6 +171,8 @@ export async function runHealthJob(env: JobEnv, at: number): Promise<HealthRun> 
           history,
         } satisfies AlertNotification);
 
+  const beat = await heartbeat(env, config, observation);
+
   logLine('info', 'health check', {
     job: 'health',
     slot: slotOf(at),
@@ -181,6 +184,7 @@ export async function runHealthJob(env: JobEnv, at: number): Promise<HealthRun> 
     alerts: events.map((e) => `${e.check}:${e.kind}`),
     suppressed: suppressed.map((s) => s.check),
     deliveries: deliveries.map((d) => `${d.channel}:${d.outcome}`),
+    heartbeat: beat.outcome,
   });
   return { skipped: false, history, observation, events };
 }
