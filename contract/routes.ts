@@ -32,6 +32,11 @@ export type RouteRule = {
   policy: RoutePolicy;
 };
 
+/** The edge's `keys` job's route (origin/routes/api-keys/retire-signing-keys.ts). */
+export const retireSigningKeysPath = '/v1/api-keys/signing-keys/retire-expired';
+/** The internal scope the edge is admitted with on that route. */
+export const retireSigningKeysScope = 'signing-keys:retire';
+
 const read = ['GET', 'HEAD'] as const;
 const open: RoutePolicy = { kind: 'open' };
 const publicPolicy: RoutePolicy = { kind: 'public' };
@@ -69,8 +74,8 @@ export const routeRules: readonly RouteRule[] = [
   // schedule. Before /v1/api-keys, whose keys:write would otherwise cover it.
   {
     methods: 'any',
-    prefix: '/v1/api-keys/signing-keys/retire-expired',
-    policy: { kind: 'internal', scope: 'signing-keys:retire' },
+    prefix: retireSigningKeysPath,
+    policy: { kind: 'internal', scope: retireSigningKeysScope },
   },
   // keys:write manages one's own keys (the origin checks ownership); keys:admin implies it and
   // reaches everyone's.

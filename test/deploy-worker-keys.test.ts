@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routePolicy } from '../contract/routes.js';
-import { retireSigningKeysPath, retireSigningKeysScope } from '../edge/scheduled/keys.js';
+import { retireSigningKeysPath, retireSigningKeysScope, routePolicy } from '../contract/routes.js';
 import { createApp } from '../origin/app.js';
 import { listSigningKeys, rotateSigningKey } from '../origin/auth/signing-keys.js';
 import { testIdentityConfig as config } from '../origin/auth/testing.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
+import { retireSigningKeysPath } from '../../contract/routes';
 import { scenario } from '../test/scenario';
-import { retireSigningKeysPath } from './keys';
 import { FIVE_MINUTES, MINUTE, runCron } from './testing';
 
 const keysOnly = { CRON_JOBS: { [FIVE_MINUTES]: ['keys'] } };

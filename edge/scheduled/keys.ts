@@ -1,11 +1,8 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { retireSigningKeysPath, retireSigningKeysScope } from '../../contract/routes';
 import { logLine } from './log';
 import { callOrigin, type OriginCallEnv } from './origin';
 
-/** The origin's route for it (origin/routes/api-keys/retire-signing-keys.ts). */
-export const retireSigningKeysPath = '/v1/api-keys/signing-keys/retire-expired';
-/** The internal scope contract/routes.ts admits the edge with on that route. */
-export const retireSigningKeysScope = 'signing-keys:retire';
 /** One UPDATE at the origin: a slow answer is an origin in trouble, which `health` reports. */
 const TIMEOUT_MS = 10_000;
 
