@@ -1,4 +1,12 @@
-import type { z } from 'zod';
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
+
+// The edge validates with zod/mini, zod's tree-shakable build: the Worker carries the checks it
+// uses and nothing else (docs/benchmarks.md, "Worker size"). `import * as z` is what lets esbuild
+// drop the rest; `import { z }` pulls in all of zod/mini again. zod/mini loads no locale, so every
+// problem would read "Invalid input": English is loaded here, once, because the build check and
+// the 503 of a bad var quote these messages ("Too small: expected number to be >=20").
+z.config(en());
 
 /**
  * Thrown for a wrangler.toml var that does not hold what its schema says. The message names the
@@ -24,7 +32,11 @@ const parsedObjects = new WeakMap<object, Map<string, unknown>>();
  * @example
  *   const rules = configVar('CACHE_RULES', c.env.CACHE_RULES, cacheRulesSchema);
  */
-export function configVar<S extends z.ZodType>(name: string, raw: unknown, schema: S): z.output<S> {
+export function configVar<S extends z.ZodMiniType>(
+  name: string,
+  raw: unknown,
+  schema: S,
+): z.output<S> {
   const byObject = typeof raw === 'object' && raw !== null ? parsedObjects.get(raw) : undefined;
   if (byObject?.has(name)) return byObject.get(name) as z.output<S>;
   const value = parseConfig(name, raw, schema);
@@ -36,7 +48,7 @@ export function configVar<S extends z.ZodType>(name: string, raw: unknown, schem
   return value;
 }
 
-function parseConfig<S extends z.ZodType>(name: string, raw: unknown, schema: S): z.output<S> {
+function parseConfig<S extends z.ZodMiniType>(name: string, raw: unknown, schema: S): z.output<S> {
   const text = typeof raw === 'string' ? raw : JSON.stringify(raw ?? null);
   const key = `${name}\u0000${text}`;
   if (parsed.has(key)) return parsed.get(key) as z.output<S>;

@@ -42,6 +42,24 @@ describe('the settings schema', () => {
     });
   });
 
+  it('reads an unset optional var as its documented default, and names an unset required one', () => {
+    const unset = (...names: string[]) =>
+      Object.fromEntries(Object.entries(vars()).filter(([name]) => !names.includes(name)));
+    const check = parseSettings(
+      unset('ANONYMOUS_ACCESS', 'API_KEY_CACHE_TTL', 'DATA_VERSION_TTL', 'ORIGIN_POLICY'),
+    );
+    expect(check.ok && check.settings).toMatchObject({
+      ANONYMOUS_ACCESS: true,
+      API_KEY_CACHE_TTL: 60,
+      DATA_VERSION_TTL: 15,
+      ORIGIN_POLICY: { timeout_ms: 10_000, retries: 2 },
+    });
+    expect(parseSettings(unset('CACHE_RULES'))).toMatchObject({
+      ok: false,
+      problems: [{ variable: 'CACHE_RULES' }],
+    });
+  });
+
   it.each([
     ['RATE_LIMIT_FAIL_MODE', 'Closed'],
     ['RATE_LIMIT_FAIL_MODE', 'CLOSED'],

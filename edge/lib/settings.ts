@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { cacheRulesSchema } from '../middleware/edge-cache/config';
 import { originPolicySchema } from '../middleware/origin-proxy/policy';
 import { rateLimitConfigSchema } from '../middleware/rate-limit/config';
@@ -7,22 +7,32 @@ import { alertRoutesSchema, cronJobsSchema, monitoringSchema } from '../schedule
 import { ConfigError } from './config';
 
 /**
+ * Whatever the var holds, absent included: the transform after it decides. zod treats a key whose
+ * schema is a bare `unknown()` as required, so an unset var would fail with "expected
+ * nonoptional" instead of reaching the fallback below.
+ */
+const present = () => z.optional(z.unknown());
+
+/**
  * A var that is either a TOML table or array in wrangler.toml (it reaches the Worker as that
  * object) or the same as JSON text (`wrangler dev --var NAME:<json>`).
  */
-function structured<S extends z.ZodType>(schema: S) {
-  return z
-    .unknown()
-    .transform((raw, ctx) => {
-      if (typeof raw !== 'string') return raw;
-      try {
-        return JSON.parse(raw) as unknown;
-      } catch {
-        ctx.issues.push({ code: 'custom', message: 'is not JSON', input: raw });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+function structured<S extends z.ZodMiniType>(schema: S) {
+  return z.pipe(
+    z.pipe(
+      present(),
+      z.transform((raw, ctx) => {
+        if (typeof raw !== 'string') return raw;
+        try {
+          return JSON.parse(raw) as unknown;
+        } catch {
+          ctx.issues.push({ code: 'custom', message: 'is not JSON', input: raw });
+          return z.NEVER;
+        }
+      }),
+    ),
+    schema,
+  );
 }
 
 /**
@@ -30,41 +40,49 @@ function structured<S extends z.ZodType>(schema: S) {
  * read as the permissive default: a security switch must not flip on a typo.
  */
 function flag(fallback: boolean) {
-  return z.unknown().transform((raw, ctx): boolean => {
-    if (raw === undefined) return fallback;
-    if (raw === true || raw === 'true') return true;
-    if (raw === false || raw === 'false') return false;
-    ctx.issues.push({
-      code: 'custom',
-      message: 'must be "true" or "false", exactly (lower case)',
-      input: raw,
-    });
-    return z.NEVER;
-  });
+  return z.pipe(
+    present(),
+    z.transform((raw, ctx): boolean => {
+      if (raw === undefined) return fallback;
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      ctx.issues.push({
+        code: 'custom',
+        message: 'must be "true" or "false", exactly (lower case)',
+        input: raw,
+      });
+      return z.NEVER;
+    }),
+  );
 }
 
 /** One of `values`, exactly: `Closed` is not `closed`. */
 function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
-  return z
-    .enum(values, {
+  return z._default(
+    z.enum(values, {
       error: `must be ${values.map((v) => `"${v}"`).join(' or ')}, exactly (lower case)`,
-    })
-    .default(fallback);
+    }),
+    fallback,
+  );
 }
 
 /** Whole seconds as text (`"15"`) or a TOML integer, within bounds; `fallback` when unset. */
 function seconds(fallback: number, min: number, max: number) {
-  return z.unknown().transform((raw, ctx): number => {
-    if (raw === undefined) return fallback;
-    const value = typeof raw === 'number' ? raw : /^\d{1,7}$/.test(String(raw)) ? Number(raw) : NaN;
-    if (Number.isInteger(value) && value >= min && value <= max) return value;
-    ctx.issues.push({
-      code: 'custom',
-      message: `must be a whole number of seconds from ${min} to ${max}`,
-      input: raw,
-    });
-    return z.NEVER;
-  });
+  return z.pipe(
+    present(),
+    z.transform((raw, ctx): number => {
+      if (raw === undefined) return fallback;
+      const value =
+        typeof raw === 'number' ? raw : /^\d{1,7}$/.test(String(raw)) ? Number(raw) : NaN;
+      if (Number.isInteger(value) && value >= min && value <= max) return value;
+      ctx.issues.push({
+        code: 'custom',
+        message: `must be a whole number of seconds from ${min} to ${max}`,
+        input: raw,
+      });
+      return z.NEVER;
+    }),
+  );
 }
 
 /**
@@ -75,10 +93,10 @@ function seconds(fallback: number, min: number, max: number) {
  * Secrets are not here: they are not in wrangler.toml, and edge/env.ts documents them.
  */
 export const settingsSchema = z.object({
-  ENVIRONMENT: z.string().min(1),
+  ENVIRONMENT: z.string().check(z.minLength(1)),
   ORIGIN_URL: z.url({ protocol: /^https?$/ }),
-  AUTH_ISSUER: z.string().min(1),
-  AUTH_AUDIENCE: z.string().min(1),
+  AUTH_ISSUER: z.string().check(z.minLength(1)),
+  AUTH_AUDIENCE: z.string().check(z.minLength(1)),
   /** `false`: callers without credentials get 401 (except open routes). */
   ANONYMOUS_ACCESS: flag(true),
   /** Seconds an API-key lookup is cached: how long a revoked key may still work. */
@@ -97,10 +115,10 @@ export const settingsSchema = z.object({
   CACHE_RULES: structured(cacheRulesSchema),
   CORS_ORIGINS: structured(corsOriginsSchema),
   // Absent, the ones below mean "every default", as they did when each was read on its own.
-  ORIGIN_POLICY: structured(originPolicySchema.prefault({})),
-  CRON_JOBS: structured(cronJobsSchema.prefault({})),
-  ALERT_ROUTES: structured(alertRoutesSchema.prefault({})),
-  MONITORING: structured(monitoringSchema.prefault({})),
+  ORIGIN_POLICY: structured(z.prefault(originPolicySchema, {})),
+  CRON_JOBS: structured(z.prefault(cronJobsSchema, {})),
+  ALERT_ROUTES: structured(z.prefault(alertRoutesSchema, {})),
+  MONITORING: structured(z.prefault(monitoringSchema, {})),
 });
 export type Settings = z.output<typeof settingsSchema>;
 

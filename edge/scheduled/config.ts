@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { configVar } from '../lib/config';
 
 /** The jobs a cron can run (docs/monitoring.md). */
@@ -11,8 +11,8 @@ export type JobName = (typeof jobNames)[number];
  * dispatches on `controller.cron`, the expression exactly as written in `[triggers]`.
  */
 export const cronJobsSchema = z.record(
-  z.string().min(9).max(120),
-  z.array(z.enum(jobNames)).min(1).max(jobNames.length),
+  z.string().check(z.minLength(9), z.maxLength(120)),
+  z.array(z.enum(jobNames)).check(z.minLength(1), z.maxLength(jobNames.length)),
 );
 export type CronJobs = z.infer<typeof cronJobsSchema>;
 
@@ -29,7 +29,7 @@ export const channelSecrets = {
 /** What ALERT_ROUTES routes: the alerts' two severities and the daily report. */
 export const routedKinds = ['critical', 'warning', 'report'] as const;
 
-const channels = z.array(z.enum(channelNames)).max(channelNames.length);
+const channels = z.array(z.enum(channelNames)).check(z.maxLength(channelNames.length));
 
 /**
  * ALERT_ROUTES in wrangler.toml: the channels of each severity, and of the daily report.
@@ -38,9 +38,9 @@ const channels = z.array(z.enum(channelNames)).max(channelNames.length);
  * a default that sent warnings to a channel nobody configured dropped them (issue 14, finding 2).
  */
 export const alertRoutesSchema = z.strictObject({
-  critical: channels.default(['slack']),
-  warning: channels.default(['slack']),
-  report: channels.default(['slack']),
+  critical: z._default(channels, ['slack']),
+  warning: z._default(channels, ['slack']),
+  report: z._default(channels, ['slack']),
 });
 export type AlertRoutes = z.infer<typeof alertRoutesSchema>;
 
@@ -52,48 +52,48 @@ export type AlertRoutes = z.infer<typeof alertRoutesSchema>;
 export const monitoringSchema = z
   .strictObject({
     /** Redis key prefix, so two deployments can share a Redis (as RATE_LIMITS.prefix). */
-    prefix: z
-      .string()
-      .regex(/^[\w:.-]{1,64}$/)
-      .default('estate-edge:mon'),
+    prefix: z._default(z.string().check(z.regex(/^[\w:.-]{1,64}$/)), 'estate-edge:mon'),
     /** How often the `health` job runs (its cron's period): sizes the history and "stale". */
-    interval_minutes: z.number().int().min(1).max(60).default(5),
+    interval_minutes: z._default(z.int().check(z.gte(1), z.lte(60)), 5),
     /** History kept for uptime: days × samples per day (2016 for 7 days every 5 minutes). */
-    history_days: z.number().int().min(1).max(31).default(7),
+    history_days: z._default(z.int().check(z.gte(1), z.lte(31)), 7),
     /** The readiness probe's deadline; a probe that takes longer is "origin down". */
-    health_timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+    health_timeout_ms: z._default(z.int().check(z.gte(100), z.lte(60_000)), 10_000),
     /** A readiness answer slower than this makes the `latency` check degraded. */
-    slow_ms: z.number().int().min(10).max(60_000).default(2_000),
+    slow_ms: z._default(z.int().check(z.gte(10), z.lte(60_000)), 2_000),
     /** Consecutive bad checks before a check counts as down or degraded (and alerts). */
-    fail_after: z.number().int().min(1).max(10).default(2),
+    fail_after: z._default(z.int().check(z.gte(1), z.lte(10)), 2),
     /** The same alert (same check, same state) is not sent again within this window. */
-    suppress_minutes: z.number().int().min(0).max(10_080).default(30),
+    suppress_minutes: z._default(z.int().check(z.gte(0), z.lte(10_080)), 30),
     /** A check still down or degraded this long after its last alert gets a reminder. */
-    remind_minutes: z.number().int().min(1).max(10_080).default(240),
+    remind_minutes: z._default(z.int().check(z.gte(1), z.lte(10_080)), 240),
     /**
      * How far back the `etl` job looks for a source's scheduled time it has not started yet. More
      * than `interval_minutes` lets the next tick catch a slot a failed tick missed; the lock per
      * source and slot keeps it to one run. Without Redis only `interval_minutes` is used.
      */
-    etl_catch_up_minutes: z.number().int().min(1).max(1_440).default(10),
+    etl_catch_up_minutes: z._default(z.int().check(z.gte(1), z.lte(1_440)), 10),
     /** An isolate reuses what it read for /status this long (the page is public: bounded cost). */
-    status_cache_seconds: z.number().int().min(0).max(300).default(30),
+    status_cache_seconds: z._default(z.int().check(z.gte(0), z.lte(300)), 30),
     /** Transitions kept for the status page and the report. */
-    incidents_kept: z.number().int().min(10).max(1_000).default(200),
-    webhook: z
-      .strictObject({
+    incidents_kept: z._default(z.int().check(z.gte(10), z.lte(1_000)), 200),
+    webhook: z._default(
+      z.strictObject({
         /** Attempts per channel, the first included. */
-        attempts: z.number().int().min(1).max(10).default(4),
+        attempts: z._default(z.int().check(z.gte(1), z.lte(10)), 4),
         /** First retry delay; exponential with jitter after. */
-        backoff_ms: z.number().int().min(1).max(60_000).default(500),
-        timeout_ms: z.number().int().min(100).max(30_000).default(5_000),
-      })
-      .default({ attempts: 4, backoff_ms: 500, timeout_ms: 5_000 }),
+        backoff_ms: z._default(z.int().check(z.gte(1), z.lte(60_000)), 500),
+        timeout_ms: z._default(z.int().check(z.gte(100), z.lte(30_000)), 5_000),
+      }),
+      { attempts: 4, backoff_ms: 500, timeout_ms: 5_000 },
+    ),
   })
-  .refine((m) => m.remind_minutes > m.suppress_minutes, {
-    message: 'remind_minutes must be longer than suppress_minutes',
-    path: ['remind_minutes'],
-  });
+  .check(
+    z.refine((m) => m.remind_minutes > m.suppress_minutes, {
+      message: 'remind_minutes must be longer than suppress_minutes',
+      path: ['remind_minutes'],
+    }),
+  );
 export type MonitoringConfig = z.infer<typeof monitoringSchema>;
 
 /** The vars and secrets the scheduled jobs and the status page read. */

@@ -272,6 +272,33 @@ describe('the health check', () => {
     expect(runsRequest?.scope).toBe('etl:read');
   });
 
+  it('pages the critical channels when the origin calls the backup critical (issue 14, finding 1)', async () => {
+    const { origin, slack, hook, vars } = await setup();
+    await origin.set({
+      routes: readyRoute(
+        readiness({
+          backup: {
+            status: 'missing',
+            critical: true,
+            reason: 'BACKUP_STATUS_FILE /var/lib/estate/backup/status.json does not exist',
+          },
+        }),
+      ),
+    });
+
+    await runCron(vars, { at: at(0) });
+    await runCron(vars, { at: at(5) });
+
+    const [alert] = await hook.delivered<AlertBody>();
+    expect(alert).toMatchObject({ severity: 'critical' });
+    expect(alert?.events).toEqual([
+      expect.objectContaining({ check: 'backup', kind: 'down', severity: 'critical' }),
+    ]);
+    expect(alert?.events[0]?.detail).toMatch(/missing: BACKUP_STATUS_FILE/);
+    const [message] = await slack.delivered<SlackBody>();
+    expect(message?.text).toMatch(/CRITICAL: Backups down/);
+  });
+
   it('calls a 403 from Cloudflare Access an origin outage and says what to check', async () => {
     const { origin, hook, vars } = await setup();
     await origin.set({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * Paths whose answers depend on who asks or change state: never cached, whatever CACHE_RULES
@@ -25,22 +25,24 @@ function isNeverCached(path: string): boolean {
 const ruleSchema = z
   .object({
     /** A path prefix: matches itself and what is under it (`/v1/stats` matches `/v1/stats/x`). */
-    prefix: z.string().regex(/^\/[\w./-]*$/, 'must be a path starting with /'),
+    prefix: z.string().check(z.regex(/^\/[\w./-]*$/, 'must be a path starting with /')),
     /** Seconds an answer is fresh: served as HIT without asking the origin. */
-    ttl: z.number().int().min(1).max(31_536_000),
+    ttl: z.int().check(z.gte(1), z.lte(31_536_000)),
     /** Seconds after that it is still served (STALE) while one background refresh runs. */
-    swr: z.number().int().min(0).max(86_400).default(0),
+    swr: z._default(z.int().check(z.gte(0), z.lte(86_400)), 0),
     /** Seconds after freshness it may still be served (STALE) when the origin fails. */
-    sie: z.number().int().min(0).max(604_800).default(0),
+    sie: z._default(z.int().check(z.gte(0), z.lte(604_800)), 0),
   })
-  .refine((r) => !isNeverCached(r.prefix), {
-    message: `must not cover a personal or operational path (${neverCached.join(', ')}) or the root`,
-    path: ['prefix'],
-  });
+  .check(
+    z.refine((r) => !isNeverCached(r.prefix), {
+      message: `must not cover a personal or operational path (${neverCached.join(', ')}) or the root`,
+      path: ['prefix'],
+    }),
+  );
 export type CacheRule = z.infer<typeof ruleSchema>;
 
 /** CACHE_RULES in wrangler.toml: the first rule whose prefix matches wins. */
-export const cacheRulesSchema = z.array(ruleSchema).max(50);
+export const cacheRulesSchema = z.array(ruleSchema).check(z.maxLength(50));
 
 export function ruleFor(rules: readonly CacheRule[], path: string): CacheRule | undefined {
   for (const rule of rules) {

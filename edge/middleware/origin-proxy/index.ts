@@ -1,6 +1,7 @@
 import type { Context, Handler } from 'hono';
 import { proxy } from 'hono/proxy';
 import type { RequestIdVariables } from 'hono/request-id';
+import * as z from 'zod/mini';
 import { clientIp, configVar } from '../../lib/config';
 import { type TraceVariables, traceOf } from '../../lib/trace';
 import { edgeOnlyRequestHeaders, type OriginRequest } from '../origin-assertion';
@@ -98,7 +99,7 @@ export type OriginForwarder<E extends OriginProxyEnv> = {
 export function originProxy<E extends OriginProxyEnv = OriginProxyEnv>(
   options: OriginProxyOptions<E> = {},
 ): OriginForwarder<E> {
-  if (options.policy) originPolicySchema.partial().parse(options.policy);
+  if (options.policy) z.partial(originPolicySchema).parse(options.policy);
 
   async function forward(c: Context<E>, forwardOptions: ForwardOptions = {}): Promise<Response> {
     const method = forwardOptions.method ?? c.req.method;

@@ -1,5 +1,5 @@
 import type { CircuitBreakerPolicy, CircuitState, RetryPolicy } from 'cockatiel';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 type Cockatiel = typeof import('cockatiel');
 let cockatiel: Cockatiel | undefined;
@@ -16,8 +16,8 @@ export async function loadCockatiel(): Promise<Cockatiel> {
 }
 
 const routeTimeoutSchema = z.object({
-  prefix: z.string().regex(/^\/[\w./-]*$/, 'must be a path starting with /'),
-  timeout_ms: z.number().int().min(50).max(100_000),
+  prefix: z.string().check(z.regex(/^\/[\w./-]*$/, 'must be a path starting with /')),
+  timeout_ms: z.int().check(z.gte(50), z.lte(100_000)),
 });
 
 /**
@@ -26,19 +26,20 @@ const routeTimeoutSchema = z.object({
  * idempotent request is retried, and when the circuit breaker opens.
  */
 export const originPolicySchema = z.object({
-  timeout_ms: z.number().int().min(50).max(100_000).default(10_000),
-  routes: z.array(routeTimeoutSchema).max(50).default([]),
-  retries: z.number().int().min(0).max(5).default(2),
+  timeout_ms: z._default(z.int().check(z.gte(50), z.lte(100_000)), 10_000),
+  routes: z._default(z.array(routeTimeoutSchema).check(z.maxLength(50)), []),
+  retries: z._default(z.int().check(z.gte(0), z.lte(5)), 2),
   /** First retry delay; later ones grow exponentially with decorrelated jitter. */
-  retry_backoff_ms: z.number().int().min(1).max(5_000).default(50),
-  breaker: z
-    .object({
+  retry_backoff_ms: z._default(z.int().check(z.gte(1), z.lte(5_000)), 50),
+  breaker: z._default(
+    z.object({
       /** Consecutive failures (unreachable, timeout, 502/503/504) that open the circuit. */
-      failures: z.number().int().min(1).max(10_000).default(5),
+      failures: z._default(z.int().check(z.gte(1), z.lte(10_000)), 5),
       /** How long it stays open before one probe request may try (half-open). */
-      cooldown_ms: z.number().int().min(100).max(600_000).default(10_000),
-    })
-    .default({ failures: 5, cooldown_ms: 10_000 }),
+      cooldown_ms: z._default(z.int().check(z.gte(100), z.lte(600_000)), 10_000),
+    }),
+    { failures: 5, cooldown_ms: 10_000 },
+  ),
 });
 export type OriginPolicy = z.infer<typeof originPolicySchema>;
 

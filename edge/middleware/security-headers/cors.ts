@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * CORS_ORIGINS in wrangler.toml: the exact origins (scheme, host, port) whose pages may call the
@@ -9,6 +9,11 @@ export const corsOriginsSchema = z
   .array(
     z
       .url({ protocol: /^https?$/ })
-      .refine((o) => new URL(o).origin === o, 'must be an origin: scheme://host[:port], no path'),
+      .check(
+        z.refine(
+          (o) => new URL(o).origin === o,
+          'must be an origin: scheme://host[:port], no path',
+        ),
+      ),
   )
-  .max(100);
+  .check(z.maxLength(100));

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { MINUTE_MS, type MonitoringBindings, monitoringConfig } from '../config';
 import { latestFiring, slotOf } from '../cron';
 import { describeError, logLine } from '../log';
@@ -25,12 +25,12 @@ export const etlStartSchema = z.object({
    * `unreachable` (no answer, or the tunnel's 502/503/504: the lock is released for a retry).
    */
   outcome: z.enum(['started', 'already_running', 'refused', 'unreachable']),
-  run_id: z.number().nullable(),
+  run_id: z.nullable(z.number()),
   status: z.number(),
 });
 export type EtlStart = z.infer<typeof etlStartSchema>;
 
-const startedSchema = z.object({ id: z.number().int() });
+const startedSchema = z.object({ id: z.int() });
 
 async function start(env: JobEnv, source: string, slot: string, at: number): Promise<EtlStart> {
   const answer = await callOrigin(env, {

@@ -1,18 +1,21 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { callOrigin, type OriginCallEnv } from '../origin';
 
 /** A source as far as scheduling goes; the origin owns the rest of its definition. */
 export type ScheduledSource = { name: string; schedule: string | null; enabled: boolean };
 
 // The origin's own rule for names (origin/etl/source-config.ts): they end up in paths and keys.
-const sourceName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const sourceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/));
 const sourceSchema = z.object({
   name: sourceName,
-  schedule: z.string().max(200).nullable().default(null),
-  enabled: z.boolean().default(true),
+  schedule: z._default(z.nullable(z.string().check(z.maxLength(200))), null),
+  enabled: z._default(z.boolean(), true),
 });
 const sourceListSchema = z.union([
-  z.object({ items: z.array(sourceSchema) }).transform((page) => page.items),
+  z.pipe(
+    z.object({ items: z.array(sourceSchema) }),
+    z.transform((page) => page.items),
+  ),
   z.array(sourceSchema),
 ]);
 

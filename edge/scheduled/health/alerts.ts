@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { MINUTE_MS, type MonitoringConfig } from '../config';
 import {
   type CheckName,
@@ -27,12 +27,16 @@ export type AlertEvent = {
   detail: string | null;
 };
 
+/** The checks whose `down` pages someone. */
+const pagingChecks: readonly CheckName[] = ['origin', 'database', 'backup'];
+
 /**
- * Critical pages someone: without the origin or its database nothing answers. Everything else
- * (degraded checks, an old backup, a stale or failing feed, slowness) is a warning.
+ * Critical pages someone: without the origin or its database nothing answers, and a backup the
+ * origin calls critical (failed, missing, over 26 h) leaves the data unprotected. Everything else
+ * (degraded checks, a stale or failing feed, slowness) is a warning.
  */
 export function severityOf(check: CheckName, state: CheckState): Severity {
-  return state === 'down' && (check === 'origin' || check === 'database') ? 'critical' : 'warning';
+  return state === 'down' && pagingChecks.includes(check) ? 'critical' : 'warning';
 }
 
 const stateSchema = z.enum(checkStates);
@@ -41,7 +45,7 @@ const checkMemorySchema = z.object({
   state: stateSchema,
   since: z.number(),
   /** A different state seen fewer times than it takes to confirm it. */
-  pending: z.object({ state: stateSchema, count: z.number().int(), since: z.number() }).nullable(),
+  pending: z.nullable(z.object({ state: stateSchema, count: z.int(), since: z.number() })),
   /** What the operators were last told, and when (the reminder counts from there). */
   notified: z.object({ state: stateSchema, at: z.number() }),
   /** When an alert announcing each state was last sent (the suppression window). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { MonitoringConfig } from '../config';
 import type { OriginAnswer } from '../origin';
 
@@ -57,50 +57,52 @@ export type Observation = {
 export const readinessSchema = z.object({
   status: z.string(),
   checks: z.object({
-    database: z.object({ status: z.string(), error: z.string().optional() }),
-    migrations: z
-      .object({
+    database: z.object({ status: z.string(), error: z.optional(z.string()) }),
+    migrations: z.optional(
+      z.object({
         status: z.string(),
-        applied: z.number().optional(),
-        available: z.number().optional(),
-        error: z.string().optional(),
-      })
-      .optional(),
-    etl: z
-      .object({
+        applied: z.optional(z.number()),
+        available: z.optional(z.number()),
+        error: z.optional(z.string()),
+      }),
+    ),
+    etl: z.optional(
+      z.object({
         status: z.string(),
-        sources: z
-          .array(
+        sources: z.optional(
+          z.array(
             z.object({
               name: z.string(),
               enabled: z.boolean(),
               scheduled: z.boolean(),
-              stale: z.boolean().optional(),
-              age_seconds: z.number().nullable().optional(),
+              stale: z.optional(z.boolean()),
+              age_seconds: z.optional(z.nullable(z.number())),
             }),
-          )
-          .optional(),
-        error: z.string().optional(),
-      })
-      .optional(),
-    backup: z
-      .object({
+          ),
+        ),
+        error: z.optional(z.string()),
+      }),
+    ),
+    backup: z.optional(
+      z.object({
         status: z.string(),
-        age_seconds: z.number().optional(),
-        finished_at: z.string().optional(),
-        size_bytes: z.number().nullable().optional(),
-        error: z.string().optional(),
-        reason: z.string().optional(),
-        verify: z.object({ status: z.string(), age_seconds: z.number().optional() }).optional(),
-      })
-      .optional(),
-    disk: z
-      .object({
+        /** The origin's verdict that the data is unprotected (failed, missing, over 26 h). */
+        critical: z.optional(z.boolean()),
+        age_seconds: z.optional(z.number()),
+        finished_at: z.optional(z.string()),
+        size_bytes: z.optional(z.nullable(z.number())),
+        error: z.optional(z.string()),
+        reason: z.optional(z.string()),
+        verify: z.optional(z.object({ status: z.string(), age_seconds: z.optional(z.number()) })),
+      }),
+    ),
+    disk: z.optional(
+      z.object({
         status: z.string(),
-        free_ratio: z.number().optional(),
-        error: z.string().optional(),
-      })
-      .optional(),
+        free_ratio: z.optional(z.number()),
+        error: z.optional(z.string()),
+      }),
+    ),
   }),
 });
 export type Readiness = z.infer<typeof readinessSchema>;
@@ -110,11 +112,13 @@ const hours = (seconds: number) => `${Math.round((seconds / 3600) * 10) / 10} h`
 const up: CheckResult = { state: 'up', detail: null };
 const unknown: CheckResult = { state: 'unknown', detail: null };
 const degraded = (detail: string): CheckResult => ({ state: 'degraded', detail: clip(detail) });
+const down = (detail: string): CheckResult => ({ state: 'down', detail: clip(detail) });
 
 /**
  * What one readiness answer says about each check. Pure: every threshold is tested without a
- * broken machine. Only the origin and the database can be `down` (nothing answers without them,
- * so they page someone); the rest are `degraded` at worst: the API still serves.
+ * broken machine. The origin and the database can be `down` (nothing answers without them, so
+ * they page someone), and so can the backup when the origin calls it `critical` (failed, missing
+ * or over 26 h old: the data is unprotected); the rest are `degraded` at worst.
  *
  * @param failingSources enabled, scheduled sources whose last finished run failed (from
  *   /v1/etl/runs), or null when that could not be asked.
@@ -217,13 +221,15 @@ function backupResult(b: Readiness['checks']['backup']): CheckResult {
   // No backup status file configured: readiness does not count it as a problem, nor do we.
   if (!b || b.status === 'unknown') return unknown;
   if (b.status === 'ok') return up;
+  // The origin says whether the data is unprotected (origin/routes/health/assess.ts): that pages.
+  const result = b.critical ? down : degraded;
   if (b.status === 'stale')
-    return degraded(`the last backup is ${hours(b.age_seconds ?? 0)} old (over 26 h)`);
+    return result(`the last backup is ${hours(b.age_seconds ?? 0)} old (over 26 h)`);
   if (b.status === 'failed') {
     const drill = b.verify?.status === 'failed' ? ' or its restore drill' : '';
-    return degraded(`the last backup${drill} failed${b.error ? `: ${b.error}` : ''}`);
+    return result(`the last backup${drill} failed${b.error ? `: ${b.error}` : ''}`);
   }
-  return degraded(`the backup status is ${b.status}${b.reason ? `: ${b.reason}` : ''}`);
+  return result(`the backup status is ${b.status}${b.reason ? `: ${b.reason}` : ''}`);
 }
 
 function diskResult(d: Readiness['checks']['disk']): CheckResult {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   type CheckName,
   type CheckState,
@@ -45,10 +45,10 @@ export function encodeSample(o: Observation): StoredSample {
 }
 
 const storedSampleSchema = z.object({
-  at: z.number().int().nonnegative(),
-  http: z.number().int().nullable(),
-  ms: z.number().nonnegative().nullable(),
-  c: z.string().regex(/^[udx?]{1,32}$/),
+  at: z.int().check(z.nonnegative()),
+  http: z.nullable(z.int()),
+  ms: z.nullable(z.number().check(z.nonnegative())),
+  c: z.string().check(z.regex(/^[udx?]{1,32}$/)),
 });
 
 /** A stored sample, or null for anything else (a corrupt or foreign entry is skipped). */
@@ -67,7 +67,7 @@ export function decodeSample(raw: unknown): Sample | null {
 export type Incident = { at: number; check: CheckName; from: CheckState; to: CheckState };
 
 export const incidentSchema = z.object({
-  at: z.number().int().nonnegative(),
+  at: z.int().check(z.nonnegative()),
   check: z.enum(checkNames),
   from: z.enum(checkStates),
   to: z.enum(checkStates),

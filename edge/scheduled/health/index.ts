@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { deliver } from '../alerts/deliver';
 import type { AlertNotification } from '../alerts/notification';
 import { historyLength, type MonitoringBindings, monitoringConfig } from '../config';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { deliver } from '../alerts/deliver';
 import type { ReportNotification } from '../alerts/notification';
 import { historyLength, type MonitoringBindings, monitoringConfig } from '../config';
@@ -35,11 +35,11 @@ const runSchema = z.object({
     updated: z.number(),
     rejected: z.number(),
   }),
-  error: z.string().nullable().optional(),
+  error: z.optional(z.nullable(z.string())),
 });
 const runPageSchema = z.object({
   items: z.array(runSchema),
-  next_before_id: z.number().nullable(),
+  next_before_id: z.nullable(z.number()),
 });
 type Run = z.infer<typeof runSchema>;
 
