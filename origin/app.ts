@@ -32,6 +32,8 @@ export type AppDeps = {
   logger: Logger;
   /** See CURSOR_SECRET in origin/env.ts. */
   cursorSecret?: string | undefined;
+  /** CURSOR_SECRET_PREVIOUS: cursors it signed are still accepted during a rotation. */
+  cursorPreviousSecret?: string | undefined;
   /** Defaults: a fresh registry; the data directory and backup file from the environment. */
   metrics?: Metrics;
   ops?: OpsConfig;
@@ -57,6 +59,7 @@ export function createApp({
   db,
   logger,
   cursorSecret,
+  cursorPreviousSecret,
   metrics,
   ops,
   identity,
@@ -127,7 +130,7 @@ export function createApp({
   app.route('/metrics', metricsRoutes);
 
   // --- v1 API
-  app.route('/v1/listings', createListingRoutes({ cursorSecret }));
+  app.route('/v1/listings', createListingRoutes({ cursorSecret, cursorPreviousSecret }));
   app.route('/v1/stats', statsRoutes);
   app.route('/v1/areas', areaRoutes);
   app.route('/v1/tiles', tileRoutes);

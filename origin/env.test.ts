@@ -147,6 +147,38 @@ describe('parseEnv', () => {
     expect(error.message).toContain('LOG_LEVEL: ');
   });
 
+  it('takes a previous secret for each rotatable secret, only beside a different current one', () => {
+    const current = 'c'.repeat(32);
+    const previous = 'p'.repeat(32);
+    const env = parseEnv({
+      CURSOR_SECRET: current,
+      CURSOR_SECRET_PREVIOUS: previous,
+      SIGNING_KEY_ENCRYPTION_SECRET: current,
+      SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS: previous,
+    });
+    expect(env.CURSOR_SECRET_PREVIOUS).toBe(previous);
+    expect(env.SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS).toBe(previous);
+    // Blank, as compose passes an unset one: not set.
+    expect(
+      parseEnv({ CURSOR_SECRET_PREVIOUS: '', SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS: ' ' }),
+    ).not.toHaveProperty('CURSOR_SECRET_PREVIOUS');
+    for (const name of [
+      'CURSOR_SECRET',
+      'SIGNING_KEY_ENCRYPTION_SECRET',
+      'EDGE_ASSERTION_SECRET',
+    ]) {
+      expect(envErrorOf({ [`${name}_PREVIOUS`]: previous }).message).toContain(
+        `${name}_PREVIOUS: set only beside ${name}`,
+      );
+      expect(envErrorOf({ [name]: current, [`${name}_PREVIOUS`]: current }).message).toContain(
+        `${name}_PREVIOUS: the same as ${name}`,
+      );
+      expect(envErrorOf({ [name]: current, [`${name}_PREVIOUS`]: 'short' }).message).toContain(
+        `${name}_PREVIOUS: `,
+      );
+    }
+  });
+
   it('ignores variables it does not know', () => {
     expect(parseEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
   });

@@ -50,6 +50,11 @@ const EnvSchema = z.object({
    */
   CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /**
+   * The cursor secret being rotated out: cursors it signed are still accepted beside
+   * CURSOR_SECRET's, new ones are signed with CURSOR_SECRET only (docs/operations.md).
+   */
+  CURSOR_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
    * Shared with the Worker; verifies X-Edge-Assertion so the origin serves only requests that
    * came through the edge (docs/edge-auth.md). Required: without it the origin refuses to start,
    * unless INSECURE_NO_EDGE_ASSERTION=true says, for development, that there is no edge.
@@ -91,6 +96,14 @@ const EnvSchema = z.object({
   REFRESH_TOKEN_TTL_DAYS: wholeNumber(1, 365).default(30),
   /** Encrypts signing keys at rest (AES-256-GCM). Unset: stored unencrypted (dev only). */
   SIGNING_KEY_ENCRYPTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * The encryption secret being rotated out: signing keys stored with it still open, until
+   * `npm run keys -- reencrypt` has sealed them all with SIGNING_KEY_ENCRYPTION_SECRET.
+   */
+  SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .optional(),
   LOGIN_FAILURES_PER_ACCOUNT: wholeNumber(1).default(10),
   LOGIN_FAILURES_PER_IP: wholeNumber(1).default(50),
   LOGIN_FAILURE_WINDOW_SECONDS: wholeNumber(1, 86_400).default(900),
@@ -133,8 +146,20 @@ function crossCheck(env: OriginEnv): string[] {
       'INSECURE_NO_EDGE_ASSERTION: not allowed in production (the origin must refuse anything that did not come through the edge)',
     );
   }
-  if (env.EDGE_ASSERTION_SECRET_PREVIOUS && !env.EDGE_ASSERTION_SECRET) {
-    problems.push('EDGE_ASSERTION_SECRET_PREVIOUS: set only beside EDGE_ASSERTION_SECRET');
+  // A previous secret alone would be the only one: the rotation is half done, or the names swapped.
+  const pairs = [
+    ['EDGE_ASSERTION_SECRET', env.EDGE_ASSERTION_SECRET, env.EDGE_ASSERTION_SECRET_PREVIOUS],
+    ['CURSOR_SECRET', env.CURSOR_SECRET, env.CURSOR_SECRET_PREVIOUS],
+    [
+      'SIGNING_KEY_ENCRYPTION_SECRET',
+      env.SIGNING_KEY_ENCRYPTION_SECRET,
+      env.SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS,
+    ],
+  ] as const;
+  for (const [name, current, previous] of pairs) {
+    if (previous && !current) problems.push(`${name}_PREVIOUS: set only beside ${name}`);
+    if (previous && previous === current)
+      problems.push(`${name}_PREVIOUS: the same as ${name}; a rotation needs a new ${name}`);
   }
   return problems;
 }
@@ -153,7 +178,9 @@ const blankMeansUnset = [
   'CF_ACCESS_AUD',
   'BACKUP_STATUS_FILE',
   'CURSOR_SECRET',
+  'CURSOR_SECRET_PREVIOUS',
   'SIGNING_KEY_ENCRYPTION_SECRET',
+  'SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS',
   'EDGE_ASSERTION_SECRET_PREVIOUS',
   'ETL_FILE_ROOTS',
   'ETL_HTTP_ALLOW_HOSTS',

@@ -5,6 +5,8 @@
  */
 import { createApp } from './app.js';
 import { identityConfigFrom } from './auth/config.js';
+import { SigningKeyError } from './auth/errors.js';
+import { checkSigningKeysAtStartup } from './auth/signing-key-encryption.js';
 import { openFromEnv, seedIfEmpty } from './bootstrap.js';
 import { parseServerEnv } from './env.js';
 import { serveApp } from './http/node-server.js';
@@ -26,12 +28,31 @@ if (!env.EDGE_ASSERTION_SECRET) {
 }
 const db = await openFromEnv(env, logger);
 if (env.SEED_ON_START) await seedIfEmpty(db, logger);
+const identity = identityConfigFrom(env);
+// A signing key these secrets cannot open would fail every sign-in: refuse to start instead,
+// naming the variable (a rotation of SIGNING_KEY_ENCRYPTION_SECRET without its _PREVIOUS).
+try {
+  await checkSigningKeysAtStartup(
+    db,
+    {
+      encryptionSecret: identity.signingKeyEncryptionSecret,
+      previousEncryptionSecret: identity.signingKeyEncryptionPreviousSecret,
+    },
+    logger,
+  );
+} catch (error) {
+  if (!(error instanceof SigningKeyError)) throw error;
+  console.error(`origin: ${error.message}`);
+  await db.close();
+  process.exit(2);
+}
 
 const app = createApp({
   db,
   logger,
   cursorSecret: env.CURSOR_SECRET,
-  identity: identityConfigFrom(env),
+  cursorPreviousSecret: env.CURSOR_SECRET_PREVIOUS,
+  identity,
   edgeAssertionSecret: env.EDGE_ASSERTION_SECRET,
   edgeAssertionPreviousSecret: env.EDGE_ASSERTION_SECRET_PREVIOUS,
   anonymousAccess: env.ANONYMOUS_ACCESS,

@@ -32,6 +32,7 @@ export async function issueAccessToken(
 ): Promise<IssuedAccessToken> {
   const { kid, privateKey } = await activeSigningKey(db, {
     encryptionSecret: config.signingKeyEncryptionSecret,
+    previousEncryptionSecret: config.signingKeyEncryptionPreviousSecret,
     accessTokenTtlMinutes: config.accessTokenTtlMinutes,
   });
   const expiresIn = config.accessTokenTtlMinutes * 60;

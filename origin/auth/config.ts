@@ -12,6 +12,8 @@ export type IdentityConfig = {
   refreshTokenTtlDays: number;
   /** Encrypts signing keys at rest (AES-256-GCM). Unset: stored unencrypted (dev only). */
   signingKeyEncryptionSecret: string | undefined;
+  /** The secret being rotated out: still opens keys sealed with it (`keys reencrypt` ends that). */
+  signingKeyEncryptionPreviousSecret: string | undefined;
   /** Sign-in throttling (docs/identity.md, "Sign-in throttling"): slows, never locks. */
   loginLimits: LoginLimits;
   /** What a caller without credentials gets (enforced at the edge). */
@@ -52,6 +54,7 @@ export type IdentityEnv = {
   ACCESS_TOKEN_TTL_MINUTES?: number | undefined;
   REFRESH_TOKEN_TTL_DAYS?: number | undefined;
   SIGNING_KEY_ENCRYPTION_SECRET?: string | undefined;
+  SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS?: string | undefined;
   LOGIN_FAILURES_PER_ACCOUNT?: number | undefined;
   LOGIN_FAILURES_PER_IP?: number | undefined;
   LOGIN_FAILURE_WINDOW_SECONDS?: number | undefined;
@@ -66,6 +69,7 @@ export function identityConfigFrom(env: IdentityEnv): IdentityConfig {
     accessTokenTtlMinutes: env.ACCESS_TOKEN_TTL_MINUTES ?? 10,
     refreshTokenTtlDays: env.REFRESH_TOKEN_TTL_DAYS ?? 30,
     signingKeyEncryptionSecret: env.SIGNING_KEY_ENCRYPTION_SECRET,
+    signingKeyEncryptionPreviousSecret: env.SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS,
     loginLimits: {
       perAccount: env.LOGIN_FAILURES_PER_ACCOUNT ?? 10,
       perIp: env.LOGIN_FAILURES_PER_IP ?? 50,

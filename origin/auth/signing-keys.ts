@@ -1,4 +1,3 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import {
   calculateJwkThumbprint,
@@ -11,6 +10,7 @@ import {
 import type { Database } from '../db/database.js';
 import { type SigningKeyStatus, signingKeys } from '../db/schema/signing-keys.js';
 import { SigningKeyError } from './errors.js';
+import { type EncryptionSecrets, openStoredKey, sealPrivateKey } from './signing-key-encryption.js';
 
 /** ES256: small signatures, verified natively by WebCrypto in workerd (the edge). */
 export const SIGNING_ALG = 'ES256';
@@ -18,43 +18,12 @@ export const SIGNING_ALG = 'ES256';
 /** A retiring key keeps verifying this long past the longest token it may have signed. */
 const CLOCK_SKEW_SECONDS = 60;
 
-// --- encryption at rest
-
-function encryptionKey(secret: string): Buffer {
-  // HKDF rather than the secret itself: the secret may be a passphrase, and the derived key is
-  // bound to this one purpose.
-  return Buffer.from(hkdfSync('sha256', secret, 'estate-edge', 'signing-key-encryption', 32));
-}
-
-/** AES-256-GCM with the kid as associated data, so a ciphertext cannot be moved to another row. */
-export function sealPrivateKey(jwk: JWK, kid: string, secret: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', encryptionKey(secret), iv);
-  cipher.setAAD(Buffer.from(kid));
-  const body = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
-  return [iv, body, cipher.getAuthTag()].map((b) => b.toString('base64url')).join('.');
-}
-
-export function openPrivateKey(sealed: string, kid: string, secret: string): JWK {
-  const [iv, body, tag] = sealed.split('.').map((part) => Buffer.from(part, 'base64url'));
-  if (!iv || !body || !tag) throw new SigningKeyError(`signing key ${kid}: malformed ciphertext`);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', encryptionKey(secret), iv);
-    decipher.setAAD(Buffer.from(kid));
-    decipher.setAuthTag(tag);
-    return JSON.parse(Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8'));
-  } catch {
-    throw new SigningKeyError(
-      `signing key ${kid} cannot be decrypted: SIGNING_KEY_ENCRYPTION_SECRET is not the one it was stored with`,
-    );
-  }
-}
-
 // --- the keys
 
 export type SigningKeyRecord = typeof signingKeys.$inferSelect;
 
-export type CreateSigningKeyParams = { encryptionSecret: string | undefined };
+/** The secrets that seal new keys and open stored ones (origin/auth/signing-key-encryption.ts). */
+export type CreateSigningKeyParams = EncryptionSecrets;
 
 /** A new ES256 key pair, stored `active`. Callers retire the previous one (see rotateSigningKey). */
 async function insertSigningKey(
@@ -175,15 +144,6 @@ export async function activeSigningKey(
     if (!made.acquired) throw new SigningKeyError('could not take the signing-key lock');
     row = made.value;
   }
-  let jwk: JWK;
-  if (row.encryption === 'aes-256-gcm') {
-    if (!params.encryptionSecret)
-      throw new SigningKeyError(
-        `signing key ${row.kid} is encrypted and SIGNING_KEY_ENCRYPTION_SECRET is not set`,
-      );
-    jwk = openPrivateKey(row.privateKey, row.kid, params.encryptionSecret);
-  } else {
-    jwk = JSON.parse(row.privateKey) as JWK;
-  }
+  const { jwk } = openStoredKey(row, params);
   return { kid: row.kid, privateKey: (await importJWK(jwk, SIGNING_ALG)) as JoseKey };
 }

@@ -33,6 +33,7 @@ export async function mintAccessToken(
 ): Promise<string> {
   const { kid, privateKey } = await activeSigningKey(db, {
     encryptionSecret: config.signingKeyEncryptionSecret,
+    previousEncryptionSecret: config.signingKeyEncryptionPreviousSecret,
     accessTokenTtlMinutes: config.accessTokenTtlMinutes,
   });
   const now = Math.floor(Date.now() / 1000);

@@ -73,5 +73,23 @@ describe('createCursorCodec', () => {
 
   it('refuses a short secret at creation', () => {
     expect(() => createCursorCodec('short')).toThrow(/16 characters/);
+    expect(() => createCursorCodec('a-secret-long-enough', 'short')).toThrow(/PREVIOUS/);
+    expect(() => createCursorCodec(undefined, 'a-secret-long-enough')).toThrow(/PREVIOUS/);
+  });
+
+  it('accepts cursors of the previous secret during a rotation, and signs new ones with the current', () => {
+    const old = createCursorCodec('the-old-secret-long-enough').encode(payload);
+    const rotating = createCursorCodec('the-new-secret-long-enough', 'the-old-secret-long-enough');
+    expect(rotating.decode(old, expected)).toEqual(payload);
+    const fresh = rotating.encode(payload);
+    // Signed with the new secret only: the new secret alone reads it, the old one does not.
+    expect(createCursorCodec('the-new-secret-long-enough').decode(fresh, expected)).toEqual(
+      payload,
+    );
+    refusal(() => createCursorCodec('the-old-secret-long-enough').decode(fresh, expected));
+    // Once the previous secret is removed, the old cursor is refused like any foreign one.
+    refusal(() => createCursorCodec('the-new-secret-long-enough').decode(old, expected));
+    // A tampered cursor is still refused with both secrets.
+    refusal(() => rotating.decode(`${old.slice(0, -2)}AA`, expected));
   });
 });

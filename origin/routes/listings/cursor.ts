@@ -34,18 +34,35 @@ const TAG_BYTES = 16;
  * secret: cursors then stop working across a restart or between origin replicas, which costs a
  * client one "start again" but never a wrong page.
  *
+ * `previous` (CURSOR_SECRET_PREVIOUS) is the secret being rotated out: cursors it signed still
+ * decode, so a client paging through a rotation is not sent back to page one; new cursors are
+ * signed with `secret` only.
+ *
  * @example
- *   const cursors = createCursorCodec(process.env.CURSOR_SECRET);
+ *   const cursors = createCursorCodec(process.env.CURSOR_SECRET, process.env.CURSOR_SECRET_PREVIOUS);
  *   const next = cursors.encode({ sort: 'price', search, key: '525000', id: 42 });
  *   cursors.decode(next, { sort: 'price', search }); // { sort: 'price', ..., id: 42 }
  */
-export function createCursorCodec(secret?: string): CursorCodec {
+export function createCursorCodec(secret?: string, previous?: string): CursorCodec {
   if (secret !== undefined && secret.length < 16) {
     throw new Error('CURSOR_SECRET must be at least 16 characters');
   }
+  if (previous !== undefined && (secret === undefined || previous.length < 16)) {
+    throw new Error('CURSOR_SECRET_PREVIOUS must be at least 16 characters, beside CURSOR_SECRET');
+  }
   const key = secret ? Buffer.from(secret, 'utf8') : randomBytes(32);
-  const tag = (body: string) =>
-    createHmac('sha256', key).update(body).digest().subarray(0, TAG_BYTES);
+  const keys = previous ? [key, Buffer.from(previous, 'utf8')] : [key];
+  const tagWith = (k: Buffer, body: string) =>
+    createHmac('sha256', k).update(body).digest().subarray(0, TAG_BYTES);
+  const tag = (body: string) => tagWith(key, body);
+  // Every key is tried (no early exit), so the time taken does not say which one matched.
+  const signedByUs = (body: string, given: Buffer) =>
+    keys
+      .map((k) => {
+        const wanted = tagWith(k, body);
+        return given.length === wanted.length && timingSafeEqual(given, wanted);
+      })
+      .includes(true);
 
   return {
     encode(payload) {
@@ -58,9 +75,7 @@ export function createCursorCodec(secret?: string): CursorCodec {
       const invalid = (why: string) => new InvalidParameterError('cursor', why);
       const [body, signature, ...rest] = cursor.split('.');
       if (!body || !signature || rest.length > 0) throw invalid('not a cursor from this API');
-      const given = Buffer.from(signature, 'base64url');
-      const wanted = tag(body);
-      if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
+      if (!signedByUs(body, Buffer.from(signature, 'base64url'))) {
         throw invalid('the cursor was altered or made by another server; start again without it');
       }
       let decoded: unknown;

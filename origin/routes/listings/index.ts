@@ -7,6 +7,8 @@ import { searchHandler, searchRoute } from './search-route.js';
 export type ListingRoutesOptions = {
   /** Signs pagination cursors; without it, a random per-process secret (see cursor.ts). */
   cursorSecret?: string | undefined;
+  /** The secret being rotated out: cursors it signed still verify (new ones use cursorSecret). */
+  cursorPreviousSecret?: string | undefined;
 };
 
 /**
@@ -16,7 +18,7 @@ export type ListingRoutesOptions = {
  *   app.route('/v1/listings', createListingRoutes({ cursorSecret: env.CURSOR_SECRET }));
  */
 export function createListingRoutes(options: ListingRoutesOptions = {}) {
-  const cursors = createCursorCodec(options.cursorSecret);
+  const cursors = createCursorCodec(options.cursorSecret, options.cursorPreviousSecret);
   return createRouter()
     .openapi(searchRoute, searchHandler(cursors))
     .openapi(getRoute, getHandler)

@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../app.js';
+import { createLogger } from '../../logger.js';
 import { createCursorCodec } from './cursor.js';
 import type { ListingSummary } from './search.js';
 import { expectProblem, explain, type Fixture, loadFixture, type Row } from './testing.js';
@@ -476,6 +478,37 @@ describe('GET /v1/listings: bad input', () => {
     expect(
       (await get(`/v1/listings?bbox=${bboxParam}&sort=price&limit=7&cursor=${cursor}`)).items,
     ).toHaveLength(7);
+  });
+});
+
+describe('GET /v1/listings: rotating CURSOR_SECRET', () => {
+  const OLD = 'the-old-cursor-secret-of-32-chars!';
+  const NEW = 'the-new-cursor-secret-of-32-chars!';
+  const appWith = (cursorSecret: string, cursorPreviousSecret?: string) =>
+    createApp({ db: f.db, logger: createLogger('silent'), cursorSecret, cursorPreviousSecret });
+  const query = `bbox=${bboxParam}&sort=price&limit=5`;
+
+  it('continues a cursor of the previous secret beside the new one, and refuses it (400) once it is gone', async () => {
+    const first = (await (await appWith(OLD).request(`/v1/listings?${query}`)).json()) as Page;
+    const cursor = encodeURIComponent(first.next_cursor ?? '');
+    const expected = (await (
+      await appWith(OLD).request(`/v1/listings?${query}&cursor=${cursor}`)
+    ).json()) as Page;
+    expect(expected.items).toHaveLength(5);
+
+    const rotating = await appWith(NEW, OLD).request(`/v1/listings?${query}&cursor=${cursor}`);
+    expect(rotating.status).toBe(200);
+    const page = (await rotating.json()) as Page;
+    expect(page.items.map((i) => i.id)).toEqual(expected.items.map((i) => i.id));
+    // The next cursor is the new secret's: it works once the previous one is removed.
+    const next = encodeURIComponent(page.next_cursor ?? '');
+    expect((await appWith(NEW).request(`/v1/listings?${query}&cursor=${next}`)).status).toBe(200);
+
+    const problem = await expectProblem(
+      await appWith(NEW).request(`/v1/listings?${query}&cursor=${cursor}`),
+      400,
+    );
+    expect(problem.detail).toMatch(/^cursor: the cursor was altered or made by another server/);
   });
 });
 
