@@ -2,11 +2,13 @@
  * Restore a backup into a named database (docs/backups.md).
  *
  *   npm run restore -- --target <database> [--file <dump|manifest> | latest] [--source app|metabase]
- *                      [--force] [--no-owner]
+ *                      [--force] [--no-owner] [--identity <age identity file>]
  *
  * The dump's sha256 is checked against its manifest before anything is restored; an encrypted
- * dump is decrypted on the fly (BACKUP_AGE_IDENTITY_FILE or the gpg passphrase). The target is
- * created; an existing one with tables in it is replaced only with --force.
+ * dump is decrypted on the fly (an age dump with --identity or BACKUP_AGE_IDENTITY_FILE, a gpg
+ * one with the passphrase). The target is created; an existing one with tables in it is replaced
+ * only with --force, and the restored database gets the replaced one's owner, privileges and
+ * settings (pg_dump does not carry them: 20-estate.sh's grants would be lost).
  * Exit code: 0 restored, 1 failed, 2 usage or configuration.
  */
 import { parseArgs } from 'node:util';
@@ -16,7 +18,7 @@ import { findBackup } from '../origin/backup/manifest.js';
 import { restoreBackup } from '../origin/backup/restore.js';
 
 const usage =
-  'usage: npm run restore -- --target <database> [--file <dump|manifest> | latest] [--source app|metabase] [--force] [--no-owner]';
+  'usage: npm run restore -- --target <database> [--file <dump|manifest> | latest] [--source app|metabase] [--force] [--no-owner] [--identity <file>]';
 
 async function main(argv: string[]): Promise<number> {
   let values: {
@@ -25,6 +27,7 @@ async function main(argv: string[]): Promise<number> {
     source?: string;
     force?: boolean;
     'no-owner'?: boolean;
+    identity?: string;
   };
   let positionals: string[];
   try {
@@ -37,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
         source: { type: 'string', default: 'app' },
         force: { type: 'boolean', default: false },
         'no-owner': { type: 'boolean', default: false },
+        identity: { type: 'string' },
       },
     }));
   } catch (error) {
@@ -62,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     await restoreBackup({
       backup,
       adminUrl,
-      keys: config.keys,
+      keys: values.identity ? { ...config.keys, ageIdentityFile: values.identity } : config.keys,
       target: values.target,
       force: values.force,
       noOwner: values['no-owner'],

@@ -41,6 +41,13 @@ if ! command -v age >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
 fi
 
+# --- pgBackRest, for the point-in-time recovery test (test/pitr.test.ts)
+if ! command -v pgbackrest >/dev/null 2>&1; then
+  say "installing pgBackRest from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null
+fi
+
 # --- Redis (the rate limiter and health history use it from the next issues on)
 if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   say "starting Redis"

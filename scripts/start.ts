@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Cron } from 'croner';
@@ -25,19 +26,38 @@ let edgeLaunch: WranglerDevLaunch | undefined;
 const edgeAssertionSecret =
   process.env.EDGE_ASSERTION_SECRET ?? randomBytes(32).toString('base64url');
 
+/**
+ * On Linux, `setpriv --pdeathsig KILL` makes the kernel kill a child whose parent died, even by
+ * SIGKILL, when no handler of ours can run (test/support/spawn-tied.ts does the same for tests).
+ */
+const DIE_WITH_PARENT = existsSync('/usr/bin/setpriv')
+  ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']
+  : [];
+
+/** How long the children get to stop before they are killed: the origin drains for up to 10 s
+ * (SHUTDOWN_TIMEOUT_MS) in production, but a local run has nothing worth waiting for, and a
+ * supervisor restarting `npm start` must find the ports free within its own 10 s. */
+const STOP_BUDGET_MS = 7000;
+
 function run(
   name: string,
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): ChildProcess {
-  const child = spawn(command, args, {
+  const [first, ...rest] = [...DIE_WITH_PARENT, command, ...args] as [string, ...string[]];
+  const child = spawn(first, rest, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
+    // Its own process group, so a stop reaches what it starts too (tsx's esbuild, wrangler's
+    // workerd), and a Ctrl-C at the terminal reaches it only through stop(), once.
+    detached: true,
   });
   children.push(child);
   child.on('exit', (code, signal) => {
+    // Whatever it left in its group (a workerd whose wrangler died) goes with it.
+    signalGroup(child, 'SIGKILL');
     if (!stopping) {
       console.error(`[start] ${name} exited (${signal ?? code}); stopping`);
       stop(code ?? 1);
@@ -46,23 +66,51 @@ function run(
   return child;
 }
 
+/** Signal a child's whole process group; one that is gone already is fine. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: the group has no process left.
+  }
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
 let stopping = false;
+/**
+ * Stop everything this started and exit once all of it is gone: SIGTERM, SIGINT or a child that
+ * died. The origin drains on SIGTERM; wrangler dev exits on SIGINT (it ignores SIGTERM) and stops
+ * its workerd. Whatever is still alive after STOP_BUDGET_MS is killed with its process group, so
+ * nothing outlives `npm start` and its ports are free when it has exited.
+ */
 function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  // The origin drains on SIGTERM; wrangler dev exits on SIGINT (it ignores SIGTERM). Whatever is
-  // still alive after the grace period is killed, so nothing outlives `npm start`.
-  for (const child of children) child.kill(child === children[0] ? 'SIGTERM' : 'SIGINT');
-  void redisRest?.close();
-  setTimeout(() => {
+  for (const child of children) signalGroup(child, child === children[0] ? 'SIGTERM' : 'SIGINT');
+  const closing = [redisRest?.close().catch(() => {}), ...children.map(exited)];
+  const deadline = setTimeout(() => {
+    console.error('[start] still stopping; killing what is left');
+    for (const child of children) signalGroup(child, 'SIGKILL');
+  }, STOP_BUDGET_MS);
+  void Promise.all(closing).then(() => {
+    clearTimeout(deadline);
     edgeLaunch?.dispose();
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     process.exit(code);
-  }, 3000);
+  });
 }
-process.on('exit', () => edgeLaunch?.dispose());
+process.on('exit', () => {
+  edgeLaunch?.dispose();
+  for (const child of children) signalGroup(child, 'SIGKILL');
+});
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
+// The terminal went away (ssh dropped): the same as Ctrl-C.
+process.on('SIGHUP', () => stop(0));
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const quota: { vars: Record<string, string>; secrets: Record<string, string> } = {
@@ -95,7 +143,7 @@ let edgeStarted = false;
 let cronsStarted = false;
 origin.stdout?.on('data', (chunk: Buffer) => {
   process.stdout.write(chunk);
-  if (!edgeStarted && chunk.toString().includes('origin listening on')) {
+  if (!stopping && !edgeStarted && chunk.toString().includes('origin listening on')) {
     edgeStarted = true;
     edgeLaunch = prepareWranglerDev({
       ip: '127.0.0.1',

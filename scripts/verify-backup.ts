@@ -4,6 +4,7 @@
  * scratch database, record the result in BACKUP_STATUS_FILE (readiness reports a failure).
  *
  *   npm run verify-backup [-- --file <dump|manifest> | latest] [--source app|metabase]
+ *                         [--identity <age identity file>]
  *
  * `latest` (the default) drills the newest backup of each database found in BACKUP_DIR.
  * Exit code: 0 the backup restores and matches, 1 it does not (or it could not be checked),
@@ -16,16 +17,21 @@ import { verifyJob } from '../origin/backup/jobs.js';
 import { createLogger } from '../origin/logger.js';
 
 const usage =
-  'usage: npm run verify-backup [-- --file <dump|manifest> | latest] [--source app|metabase]';
+  'usage: npm run verify-backup [-- --file <dump|manifest> | latest] [--source app|metabase] [--identity <file>]';
 
 async function main(argv: string[]): Promise<number> {
-  let values: { file?: string; source?: string };
+  let values: { file?: string; source?: string; identity?: string };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { file: { type: 'string' }, source: { type: 'string' } },
+      options: {
+        file: { type: 'string' },
+        source: { type: 'string' },
+        // The age identity, when it is not BACKUP_AGE_IDENTITY_FILE (a drill on another host).
+        identity: { type: 'string' },
+      },
     }));
   } catch (error) {
     console.error(`${errorMessage(error)}\n${usage}`);
@@ -44,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`verify-backup: ${error.message}`);
     return 2;
   }
+  if (values.identity)
+    config = { ...config, keys: { ...config.keys, ageIdentityFile: values.identity } };
   const controller = new AbortController();
   process.once('SIGTERM', () => controller.abort('SIGTERM'));
   process.once('SIGINT', () => controller.abort('SIGINT'));

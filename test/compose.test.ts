@@ -1,27 +1,32 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chownSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { openDatabase } from '../origin/db/database.js';
 import { migrate, migrationStatus } from '../origin/db/migrate.js';
 import { parseEnv } from '../origin/env.js';
+import { type Cluster, runInitScript, startCluster } from './support/compose-cluster.js';
+import {
+  type ComposeFile,
+  dependenciesOf,
+  type Env,
+  environmentOf,
+  hasHealthcheck,
+  interpolate,
+  networksOf,
+  operatorEnv,
+  parseEnvExample,
+  passThroughNames,
+  type Reference,
+  read,
+  readCompose,
+  resolveValues,
+  root,
+  type Service,
+} from './support/compose-file.js';
 
 /**
  * The origin's compose stack, checked without a Docker engine: origin/compose.yaml against the
@@ -32,222 +37,9 @@ import { parseEnv } from '../origin/env.js';
  * PostgreSQL 15 + PostGIS cluster. Each rule has a test showing that it fails on a broken copy.
  */
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const read = (path: string) => readFileSync(join(root, path), 'utf8');
-
-// ---------------------------------------------------------------------------------------------
-// Compose interpolation (the subset of the Compose Specification this stack uses)
-
-type Env = Record<string, string | undefined>;
-type Reference = { name: string; required: boolean };
-
-/**
- * Interpolate one Compose string: `$$`, `$NAME`, `${NAME}` and `${NAME<op>word}` with the
- * operators `:-`, `-`, `:?`, `?`, `:+`, `+`. Nested interpolation is refused: this stack does not
- * use it, and a checker that half-understands it would pass things it should not.
- */
-function interpolate(text: string, env: Env, refs: Reference[], errors: string[]): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (c !== '$') {
-      out += c;
-      i += 1;
-      continue;
-    }
-    const next = text[i + 1];
-    if (next === '$') {
-      out += '$';
-      i += 2;
-      continue;
-    }
-    if (next === '{') {
-      const end = text.indexOf('}', i);
-      const body = end === -1 ? '' : text.slice(i + 2, end);
-      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?$/s.exec(body);
-      if (!m || body.includes('${')) {
-        errors.push(`cannot interpolate '${text}'`);
-        return out;
-      }
-      const [, name = '', op, word = ''] = m;
-      const value = env[name];
-      const emptyCounts = op?.startsWith(':') ?? false;
-      const missing = value === undefined || (emptyCounts && value === '');
-      refs.push({ name, required: op === ':?' || op === '?' });
-      if (op === ':-' || op === '-') out += missing ? word : value;
-      else if (op === ':?' || op === '?') {
-        if (missing) errors.push(`required variable ${name} is missing a value: ${word}`);
-        else out += value;
-      } else if (op === ':+' || op === '+') out += missing ? '' : word;
-      else out += value ?? '';
-      i = end + 1;
-      continue;
-    }
-    const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1));
-    if (!m) {
-      errors.push(`a lone '$' in '${text}' (write $$ for a literal dollar)`);
-      return out;
-    }
-    refs.push({ name: m[0], required: false });
-    out += env[m[0]] ?? '';
-    i += 1 + m[0].length;
-  }
-  return out;
-}
-
-/** Interpolate every string value (never a key) of a parsed Compose document. */
-function resolveValues(node: unknown, env: Env, refs: Reference[], errors: string[]): unknown {
-  if (typeof node === 'string') return interpolate(node, env, refs, errors);
-  if (Array.isArray(node)) return node.map((n) => resolveValues(n, env, refs, errors));
-  if (node && typeof node === 'object') {
-    return Object.fromEntries(
-      Object.entries(node).map(([k, v]) => [k, resolveValues(v, env, refs, errors)]),
-    );
-  }
-  return node;
-}
-
-// ---------------------------------------------------------------------------------------------
-// origin/.env.example
-
-type Declaration = { name: string; value: string; active: boolean; secret: boolean };
-type EnvExample = { declarations: Map<string, Declaration>; problems: string[] };
-
-/** Names that hold credentials: they must be marked `# secret` and left empty in the example. */
-const SECRET_NAME = /(^|_)(PASSWORD|SECRET|SECRET_KEY|TOKEN|ACCESS_KEY_ID|SECRET_ACCESS_KEY)$/;
-
-/**
- * Read .env.example: `NAME=value` (unquoted without spaces, or single/double quoted) declares a
- * variable, `# NAME=value` an optional one left unset. Every declaration sits in a block (lines
- * between blank lines) with at least one comment explaining it; `# secret` on the line right
- * above marks a credential.
- */
-function parseEnvExample(text: string): EnvExample {
-  const declarations = new Map<string, Declaration>();
-  const problems: string[] = [];
-  const blocks = text.split(/\n\s*\n/);
-  for (const block of blocks) {
-    const lines = block.split('\n').filter((l) => l.trim() !== '');
-    const prose = lines.some(
-      (l) => l.startsWith('#') && l.trim() !== '# secret' && !/^# ?[A-Z][A-Z0-9_]*=/.test(l),
-    );
-    let secretNext = false;
-    for (const line of lines) {
-      if (line.trim() === '# secret') {
-        secretNext = true;
-        continue;
-      }
-      const active = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-      const optional = /^# ?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-      const decl = active ?? optional;
-      if (!decl) {
-        if (!line.startsWith('#')) problems.push(`not a comment nor NAME=value: ${line}`);
-        if (secretNext) problems.push(`'# secret' is not right above a variable: ${line}`);
-        secretNext = false;
-        continue;
-      }
-      const [, name = '', raw = ''] = decl;
-      let value = raw;
-      if (/^'.*'$/.test(raw) || /^".*"$/.test(raw)) value = raw.slice(1, -1);
-      else if (active && /[\s#'"]/.test(raw)) problems.push(`${name}: quote a value with spaces`);
-      if (declarations.has(name)) problems.push(`${name} is declared twice`);
-      if (!prose) problems.push(`${name} has no comment explaining it`);
-      if (SECRET_NAME.test(name) && !secretNext) problems.push(`${name} is not marked # secret`);
-      if (secretNext && value !== '') problems.push(`${name} is a secret with a committed value`);
-      declarations.set(name, { name, value, active: Boolean(active), secret: secretNext });
-      secretNext = false;
-    }
-  }
-  return { declarations, problems };
-}
-
-/** The environment an operator's origin/.env would give: the example's values, secrets filled. */
-function operatorEnv(example: EnvExample): Env {
-  const env: Env = {};
-  for (const d of example.declarations.values()) {
-    if (!d.active) continue;
-    env[d.name] = d.secret && d.value === '' ? randomBytes(32).toString('hex') : d.value;
-  }
-  return env;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The stack's rules
-
-type HealthCheck = { test?: string | string[]; disable?: boolean };
-type Dependency = { condition?: string; required?: boolean };
-type Service = {
-  image?: string;
-  build?: unknown;
-  command?: string | string[];
-  restart?: string;
-  profiles?: string[];
-  environment?: Record<string, string | number | boolean | null> | string[];
-  ports?: (string | number | { host_ip?: string; published?: string | number })[];
-  network_mode?: string;
-  networks?: string[] | Record<string, unknown>;
-  depends_on?: string[] | Record<string, Dependency>;
-  healthcheck?: HealthCheck;
-  deploy?: { resources?: { limits?: { cpus?: string | number; memory?: string } } };
-  mem_limit?: string;
-  cpus?: string | number;
-  logging?: { driver?: string; options?: Record<string, string> };
-  secrets?: (string | { source: string; target?: string })[];
-  volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
-};
-type ComposeFile = {
-  services: Record<string, Service>;
-  networks?: Record<string, { internal?: boolean } | null>;
-  volumes?: Record<string, unknown>;
-  secrets?: Record<string, { environment?: string; file?: string }>;
-};
-
 /** The only service that may publish a port (and only on loopback). */
 const PUBLISHER = 'cloudflared';
 const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]']);
-
-function dependenciesOf(service: Service): Record<string, Dependency> {
-  const deps = service.depends_on ?? {};
-  if (Array.isArray(deps)) {
-    return Object.fromEntries(deps.map((name) => [name, { condition: 'service_started' }]));
-  }
-  return deps;
-}
-
-function hasHealthcheck(service: Service): boolean {
-  const hc = service.healthcheck;
-  if (!hc || hc.disable === true) return false;
-  const test = Array.isArray(hc.test) ? hc.test : [hc.test];
-  return test[0] !== undefined && test[0] !== 'NONE';
-}
-
-function environmentOf(service: Service): Record<string, string | undefined> {
-  const env = service.environment ?? {};
-  if (Array.isArray(env)) {
-    return Object.fromEntries(
-      env.map((entry) => {
-        const at = entry.indexOf('=');
-        return at === -1 ? [entry, undefined] : [entry.slice(0, at), entry.slice(at + 1)];
-      }),
-    );
-  }
-  return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => [k, v === null ? undefined : String(v)]),
-  );
-}
-
-/** Names a service lets through from origin/.env without a value (unset unless .env sets them). */
-function passThroughNames(service: Service): string[] {
-  return Object.entries(environmentOf(service))
-    .filter(([, v]) => v === undefined)
-    .map(([k]) => k);
-}
-
-function networksOf(service: Service): string[] {
-  const n = service.networks ?? ['default'];
-  return Array.isArray(n) ? n : Object.keys(n);
-}
 
 /** The host address a port mapping binds to, or undefined when it binds every interface. */
 function hostIp(port: NonNullable<Service['ports']>[number]): string | undefined {
@@ -320,15 +112,22 @@ function composeProblems(compose: ComposeFile, envExampleText: string): string[]
         .map(([name]) => name),
     ),
   );
-  const builtImages = new Set<string>();
+  // Per build definition: api, migrate and backup share the origin's one image; the db image
+  // (origin/postgres/Dockerfile) is another build, and may be another image.
+  const builtImages = new Map<string, Set<string>>();
   for (const [name, s] of Object.entries(resolved.services)) {
     if (!s.image) problems.push(`${name} has no image`);
     else {
       const bad = imageProblem(s.image);
       if (bad) problems.push(`${name}: ${bad}`);
-      if (s.build) builtImages.add(s.image);
+      if (s.build) {
+        const key = JSON.stringify(s.build);
+        builtImages.set(key, (builtImages.get(key) ?? new Set()).add(s.image));
+      }
     }
-    if (oneShot.has(name)) {
+    // A job in a profile with `restart: 'no'` is run by hand (`docker compose run --rm`).
+    const job = Boolean(s.profiles?.length) && s.restart === 'no';
+    if (oneShot.has(name) || job) {
       if (s.restart !== undefined && s.restart !== 'no') {
         problems.push(`${name} runs once but restarts (${s.restart})`);
       }
@@ -354,8 +153,10 @@ function composeProblems(compose: ComposeFile, envExampleText: string): string[]
       if (!resolved.secrets?.[source]) problems.push(`${name} uses undefined secret ${source}`);
     }
   }
-  if (builtImages.size > 1) {
-    problems.push(`services built here use different images: ${[...builtImages].join(', ')}`);
+  for (const images of builtImages.values()) {
+    if (images.size > 1) {
+      problems.push(`services built here use different images: ${[...images].join(', ')}`);
+    }
   }
 
   // --- start order: known targets, conditions that can be met, no cycles
@@ -508,7 +309,7 @@ function filesUnder(dir: string): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-const compose = parse(read('origin/compose.yaml')) as ComposeFile;
+const compose = readCompose();
 const envExampleText = read('origin/.env.example');
 const example = parseEnvExample(envExampleText);
 const dockerfile = read('origin/Dockerfile');
@@ -583,12 +384,7 @@ describe('origin/compose.yaml', () => {
     const env = resolvedEnvironment('migrate');
     const parsed = parseEnv(env);
     expect(new URL(parsed.DATABASE_URL ?? '').username).toBe('estate_owner');
-    expect(compose.services.migrate?.command).toEqual([
-      'node',
-      '--import',
-      'tsx',
-      'origin/db/migrate-cli.ts',
-    ]);
+    expect(compose.services.migrate?.command).toEqual(['node', 'dist/origin/db/migrate-cli.js']);
   });
 
   it('refuses to start without the secrets it needs, naming the variable', () => {
@@ -747,7 +543,8 @@ describe('origin/compose.yaml', () => {
         (c) => {
           (c.services.api as Service).environment = { NOPE: `\${NOT_DECLARED}` };
         },
-        'NOT_DECLARED (used by api) is not explained',
+        // api-2 is a YAML alias of api: the same object, so the last one named is either.
+        'NOT_DECLARED (used by api',
       ],
       [
         'a required variable in a profile service',
@@ -849,17 +646,24 @@ describe('origin/Dockerfile', () => {
     expect(dockerfileProblems(dockerfile)).toEqual([]);
   });
 
-  it('installs production packages with npm ci on node:20-bookworm-slim and runs the origin through tsx', () => {
+  it('builds on Node 24 LTS, installs production packages only and runs the compiled origin', () => {
     const all = instructions(dockerfile);
     const froms = all.filter((i) => i.keyword === 'FROM').map((i) => i.args.split(' ')[0]);
-    expect(froms.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(froms)).toEqual(new Set(['node:20-bookworm-slim']));
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    expect(froms.every((f) => /^node:24\.\d+\.\d+-bookworm-slim$/.test(f ?? ''))).toBe(true);
     const runs = all.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    expect(runs.some((r) => /npm ci --omit=dev/.test(r))).toBe(true);
+    // Production packages, PGlite (an optional dependency for `npm start`) left out.
+    expect(runs.some((r) => /npm ci --omit=dev --omit=optional/.test(r))).toBe(true);
+    expect(runs.some((r) => /build-origin\.sh/.test(r))).toBe(true);
+    const pkg = JSON.parse(read('package.json'));
+    for (const devOnly of ['tsx', '@electric-sql/pglite', '@upstash/ratelimit', 'cockatiel']) {
+      expect(pkg.dependencies[devOnly]).toBeUndefined();
+    }
     // pg_dump for the backup service, the server's major version.
     expect(runs.some((r) => /apt-get install .*postgresql-client-15/.test(r))).toBe(true);
     const cmd = all.filter((i) => i.keyword === 'CMD').at(-1);
-    expect(JSON.parse(cmd?.args ?? '[]')).toEqual(['node', '--import', 'tsx', 'origin/index.ts']);
+    expect(JSON.parse(cmd?.args ?? '[]')).toEqual(['node', 'dist/origin/index.js']);
+    expect(compose.services.api?.command).toEqual(['node', 'dist/origin/index.js']);
     const health = all.filter((i) => i.keyword === 'HEALTHCHECK').at(-1)?.args ?? '';
     expect(health).toContain('/health');
     expect(health).not.toMatch(/curl|wget/);
@@ -923,68 +727,6 @@ describe('origin/Dockerfile', () => {
 // ---------------------------------------------------------------------------------------------
 // The db service's init, on a private PostgreSQL 15 cluster started with the tuned config
 
-const PG_BIN = existsSync('/usr/lib/postgresql/15/bin') ? '/usr/lib/postgresql/15/bin' : '';
-const pgBin = (name: string) => (PG_BIN ? join(PG_BIN, name) : name);
-
-/** The server refuses to run as root: when the tests do, the cluster belongs to `postgres`. */
-function asClusterOwner(command: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0
-    ? ['runuser', ['-u', 'postgres', '--', command, ...args]]
-    : [command, args];
-}
-
-function run(command: string, args: string[], env: Env = {}) {
-  const [cmd, argv] = asClusterOwner(command, args);
-  const result = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (result.status !== 0) {
-    throw new Error(`${command} failed (${result.status}): ${result.stderr || result.error}`);
-  }
-  return result.stdout;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Run postgres/initdb/20-estate.sh as the image would, against the private cluster. */
-function runInitScript(cluster: Cluster, passwords: Record<string, string>, extra: Env = {}) {
-  const env: Env = {
-    ...process.env,
-    PGHOST: cluster.dir,
-    PGPORT: String(cluster.port),
-    POSTGRES_USER: 'postgres',
-    ESTATE_DB_ROLES_SQL: join(root, 'scripts/db-roles.sql'),
-  };
-  for (const [name, value] of Object.entries(passwords)) {
-    const file = join(cluster.dir, `${name}.secret`);
-    writeFileSync(file, value, { mode: 0o600 });
-    env[`${name}_FILE`] = file;
-  }
-  return new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => {
-    const child = spawn('bash', [join(root, 'origin/postgres/initdb/20-estate.sh')], {
-      env: { ...env, ...extra },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stderr, stdout }));
-  });
-}
-
-type Cluster = { dir: string; port: number };
-
 const passwords = {
   ESTATE_OWNER_PASSWORD: randomBytes(32).toString('hex'),
   ESTATE_APP_PASSWORD: randomBytes(32).toString('hex'),
@@ -1011,47 +753,7 @@ describe('the db service’s init script and postgresql.conf, on a real PostgreS
     `postgres://estate_app:${passwords.ESTATE_APP_PASSWORD}@127.0.0.1:${cluster.port}/estate`;
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'estate-initdb-'));
-    if (process.getuid?.() === 0) {
-      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout);
-      const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout);
-      chownSync(dir, uid, gid);
-    }
-    cluster = { dir, port: await freePort() };
-    // The config is copied next to the cluster: the server reads it as its own user.
-    const config = join(dir, 'postgresql.conf');
-    writeFileSync(config, read('origin/postgres/postgresql.conf'));
-    if (process.getuid?.() === 0) chownSync(config, statSync(dir).uid, statSync(dir).gid);
-    run(pgBin('initdb'), [
-      '-D',
-      join(dir, 'data'),
-      '-U',
-      'postgres',
-      '--auth-local=trust',
-      '--auth-host=scram-sha-256',
-      '-E',
-      'UTF8',
-      '--locale=C',
-    ]);
-    // The tuned file as the whole configuration, as in compose; only where to listen and the
-    // memory are overridden: the machine running tests is not the 4 GB db container.
-    const options = [
-      `-c config_file=${config}`,
-      '-c listen_addresses=127.0.0.1',
-      `-c port=${cluster.port}`,
-      `-c unix_socket_directories=${dir}`,
-      '-c shared_buffers=128MB',
-    ].join(' ');
-    run(pgBin('pg_ctl'), [
-      '-D',
-      join(dir, 'data'),
-      '-w',
-      '-l',
-      join(dir, 'log'),
-      '-o',
-      options,
-      'start',
-    ]);
+    cluster = await startCluster();
     const init = await runInitScript(cluster, passwords);
     if (init.code !== 0) throw new Error(`20-estate.sh failed: ${init.stderr}`);
     const db = await openDatabase({ url: ownerUrl(), dataDir: '' });
@@ -1063,12 +765,7 @@ describe('the db service’s init script and postgresql.conf, on a real PostgreS
   });
 
   afterAll(() => {
-    if (!cluster) return;
-    try {
-      run(pgBin('pg_ctl'), ['-D', join(cluster.dir, 'data'), '-m', 'immediate', 'stop']);
-    } finally {
-      rmSync(cluster.dir, { recursive: true, force: true });
-    }
+    cluster?.stop();
   });
 
   it('starts with the tuned configuration, statistics preloaded', async () => {

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseBackupEnv, requireAdminUrl, requireBackupSettings } from './config.js';
+import {
+  parseBackupEnv,
+  requireAdminUrl,
+  requireBackupSettings,
+  requireDaemonSettings,
+} from './config.js';
 import { BackupConfigError } from './errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'estate-backup-config-'));
@@ -100,13 +105,22 @@ describe('parseBackupEnv', () => {
     );
   });
 
-  it('refuses an unreadable or empty passphrase file, and both passphrase variables at once', () => {
+  it('refuses an unreadable passphrase file, and an empty one only for gpg, and both passphrase variables at once', () => {
     expect(refusal(() => config({ BACKUP_GPG_PASSPHRASE_FILE: join(dir, 'absent') }))).toContain(
       'ENOENT',
     );
+    // What compose mounts for an unset BACKUP_GPG_PASSPHRASE_FILE: no key, fine without gpg.
     const empty = join(dir, 'empty');
     writeFileSync(empty, '\n');
-    expect(refusal(() => config({ BACKUP_GPG_PASSPHRASE_FILE: empty }))).toContain('empty');
+    expect(config({ BACKUP_GPG_PASSPHRASE_FILE: empty }).keys.gpgPassphrase).toBeUndefined();
+    expect(requireBackupSettings(config({ BACKUP_GPG_PASSPHRASE_FILE: empty }))).toBe(DATABASE_URL);
+    expect(
+      refusal(() =>
+        requireBackupSettings(
+          config({ BACKUP_ENCRYPTION: 'gpg', BACKUP_GPG_PASSPHRASE_FILE: empty }),
+        ),
+      ),
+    ).toContain('empty');
     expect(
       refusal(() =>
         config({ BACKUP_GPG_PASSPHRASE: 'x', BACKUP_GPG_PASSPHRASE_FILE: join(dir, 'passphrase') }),
@@ -171,5 +185,35 @@ describe('requireBackupSettings', () => {
     expect(
       requireBackupSettings(config({ BACKUP_ENCRYPTION: 'gpg', BACKUP_GPG_PASSPHRASE: 'pw' })),
     ).toBe(DATABASE_URL);
+  });
+});
+
+describe('requireDaemonSettings', () => {
+  const identity = join(dir, 'identity');
+  writeFileSync(identity, 'AGE-SECRET-KEY-1QQQ\n');
+  const emptyIdentity = join(dir, 'empty-identity');
+  writeFileSync(emptyIdentity, '');
+  const age = { BACKUP_ENCRYPTION: 'age', BACKUP_AGE_RECIPIENTS: RECIPIENT };
+
+  it('refuses age with the drill on and no identity, naming both ways out', () => {
+    for (const env of [age, { ...age, BACKUP_AGE_IDENTITY_FILE: emptyIdentity }]) {
+      const message = refusal(() => requireDaemonSettings(config(env)));
+      expect(message).toContain('BACKUP_AGE_IDENTITY_FILE');
+      expect(message).toContain('BACKUP_VERIFY_SCHEDULE=off');
+    }
+  });
+
+  it('runs age with the identity, or with the drill off', () => {
+    requireDaemonSettings(config({ ...age, BACKUP_AGE_IDENTITY_FILE: identity }));
+    const off = config({ ...age, BACKUP_VERIFY_SCHEDULE: 'off' });
+    expect(off.verifySchedule).toBeNull();
+    requireDaemonSettings(off);
+  });
+
+  it('treats an empty identity file (what compose mounts for /dev/null) as no identity', () => {
+    expect(
+      config({ BACKUP_AGE_IDENTITY_FILE: emptyIdentity }).keys.ageIdentityFile,
+    ).toBeUndefined();
+    expect(config({ BACKUP_AGE_IDENTITY_FILE: identity }).keys.ageIdentityFile).toBe(identity);
   });
 });

@@ -19,7 +19,8 @@ export type BackupConfig = {
   /** Where databases are created and dropped (restore, verify): BACKUP_ADMIN_URL or DATABASE_URL's /postgres. */
   adminUrl: string | undefined;
   schedule: string;
-  verifySchedule: string;
+  /** Null when BACKUP_VERIFY_SCHEDULE=off: the drill runs elsewhere (docs/backups.md). */
+  verifySchedule: string | null;
   retention: RetentionPolicy;
   encryption: EncryptionKind;
   keys: EncryptionKeys;
@@ -59,8 +60,11 @@ const envSchema = z.object({
   BACKUP_ADMIN_URL: postgresUrl.optional(),
   /** Nightly at 02:00 (the host's time zone, TZ): after the ETL's night, before the day. */
   BACKUP_SCHEDULE: cronPattern('0 2 * * *'),
-  /** Weekly restore drill, Sunday 04:00: a backup nobody restored is a hope, not a backup. */
-  BACKUP_VERIFY_SCHEDULE: cronPattern('0 4 * * 0'),
+  /**
+   * Weekly restore drill, Sunday 04:00: a backup nobody restored is a hope, not a backup. `off`
+   * when the drill runs on another host (age without the identity here).
+   */
+  BACKUP_VERIFY_SCHEDULE: z.literal('off').or(cronPattern('0 4 * * 0')),
   BACKUP_RETENTION_DAILY: wholeNumber(7),
   BACKUP_RETENTION_WEEKLY: wholeNumber(4),
   BACKUP_RETENTION_MONTHLY: wholeNumber(6),
@@ -120,19 +124,18 @@ export function parseBackupEnv(source: NodeJS.ProcessEnv = process.env): BackupC
       'BACKUP_GPG_PASSPHRASE and BACKUP_GPG_PASSPHRASE_FILE are both set: set one',
     );
   }
-  let gpgPassphrase = env.BACKUP_GPG_PASSPHRASE;
-  if (env.BACKUP_GPG_PASSPHRASE_FILE) {
-    try {
-      // A trailing newline is how editors and `echo` end files, not part of the passphrase.
-      gpgPassphrase = readFileSync(env.BACKUP_GPG_PASSPHRASE_FILE, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw new BackupConfigError(
-        `BACKUP_GPG_PASSPHRASE_FILE: cannot read ${env.BACKUP_GPG_PASSPHRASE_FILE}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      );
-    }
-    if (!gpgPassphrase)
-      throw new BackupConfigError('BACKUP_GPG_PASSPHRASE_FILE: the file is empty');
-  }
+  // Key files come from compose secrets, which are always mounted: an empty one (the /dev/null
+  // compose mounts for an unset path) means "no key", and only an encryption that needs the key
+  // refuses it (requireBackupSettings). A named file that cannot be read is an error.
+  // A trailing newline is how editors and `echo` end files, not part of the passphrase.
+  const gpgPassphrase = env.BACKUP_GPG_PASSPHRASE_FILE
+    ? keyFile('BACKUP_GPG_PASSPHRASE_FILE', env.BACKUP_GPG_PASSPHRASE_FILE).replace(/\r?\n$/, '')
+    : env.BACKUP_GPG_PASSPHRASE;
+  const ageIdentityFile =
+    env.BACKUP_AGE_IDENTITY_FILE &&
+    keyFile('BACKUP_AGE_IDENTITY_FILE', env.BACKUP_AGE_IDENTITY_FILE).trim() !== ''
+      ? env.BACKUP_AGE_IDENTITY_FILE
+      : undefined;
 
   let s3: S3Settings | undefined;
   const s3Set = [
@@ -169,7 +172,7 @@ export function parseBackupEnv(source: NodeJS.ProcessEnv = process.env): BackupC
       env.BACKUP_ADMIN_URL ??
       (env.DATABASE_URL ? withDatabase(env.DATABASE_URL, 'postgres') : undefined),
     schedule: env.BACKUP_SCHEDULE,
-    verifySchedule: env.BACKUP_VERIFY_SCHEDULE,
+    verifySchedule: env.BACKUP_VERIFY_SCHEDULE === 'off' ? null : env.BACKUP_VERIFY_SCHEDULE,
     retention: {
       daily: env.BACKUP_RETENTION_DAILY,
       weekly: env.BACKUP_RETENTION_WEEKLY,
@@ -178,12 +181,23 @@ export function parseBackupEnv(source: NodeJS.ProcessEnv = process.env): BackupC
     encryption: env.BACKUP_ENCRYPTION,
     keys: {
       ageRecipients: recipients,
-      ageIdentityFile: env.BACKUP_AGE_IDENTITY_FILE,
-      gpgPassphrase,
+      ageIdentityFile,
+      gpgPassphrase: gpgPassphrase || undefined,
     },
     s3,
     statusFile: env.BACKUP_STATUS_FILE,
   };
+}
+
+/** The content of a key file, or a BackupConfigError naming the variable. */
+function keyFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new BackupConfigError(
+      `${variable}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
 }
 
 /** A key prefix is a folder: `estate/` whether written `estate`, `/estate` or `estate/`. */
@@ -210,10 +224,26 @@ export function requireBackupSettings(config: BackupConfig): string {
   }
   if (config.encryption === 'gpg' && !config.keys.gpgPassphrase) {
     throw new BackupConfigError(
-      'BACKUP_ENCRYPTION=gpg but neither BACKUP_GPG_PASSPHRASE nor BACKUP_GPG_PASSPHRASE_FILE is set: refusing to write an unencrypted backup',
+      'BACKUP_ENCRYPTION=gpg but the passphrase is empty (BACKUP_GPG_PASSPHRASE_FILE names an empty file, or neither it nor BACKUP_GPG_PASSPHRASE is set): refusing to write an unencrypted backup',
     );
   }
   return config.databaseUrl;
+}
+
+/**
+ * What the daemon needs beyond a backup: a drill it can run. With age the server usually holds
+ * public keys only, so the drill cannot decrypt; the operator says which way it is (the identity
+ * as a secret, or the drill off and run elsewhere) instead of learning it from a failed drill a
+ * week later.
+ */
+export function requireDaemonSettings(config: BackupConfig): void {
+  requireBackupSettings(config);
+  if (config.encryption === 'age' && config.verifySchedule && !config.keys.ageIdentityFile) {
+    throw new BackupConfigError(
+      'BACKUP_ENCRYPTION=age: the restore drill (BACKUP_VERIFY_SCHEDULE) needs the identity to decrypt: set BACKUP_AGE_IDENTITY_FILE, or BACKUP_VERIFY_SCHEDULE=off and drill on the host that holds it',
+    );
+  }
+  requireAdminUrl(config);
 }
 
 /** Where to create and drop databases (restore, verify). */

@@ -123,9 +123,22 @@ export async function restoreBackup(params: RestoreParams): Promise<{ database: 
         );
       }
     }
+    // What pg_dump does not carry (it dumps what is inside a database, not the database itself):
+    // its owner, who may connect (20-estate.sh's REVOKE ... FROM PUBLIC and GRANT CONNECT), its
+    // settings. A restore in place keeps the target's; without them the restored database would
+    // belong to the restoring superuser and be open to every role.
+    const properties = exists && !params.noOwner ? await databaseProperties(admin, target) : null;
     // 63 bytes at most: the target's first 40, the suffix 19.
     const staging = `${target.slice(0, 40)}_restoring_${randomBytes(4).toString('hex')}`;
     await restoreInto(params, staging);
+    if (properties) {
+      try {
+        await applyDatabaseProperties(admin, staging, properties);
+      } catch (error) {
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(staging)} WITH (FORCE)`);
+        throw error;
+      }
+    }
     if (exists) {
       try {
         await admin.unsafe(`DROP DATABASE IF EXISTS ${quoteIdent(target)} WITH (FORCE)`);
@@ -151,4 +164,74 @@ export async function restoreBackup(params: RestoreParams): Promise<{ database: 
 export async function databaseExists(admin: postgres.Sql, name: string): Promise<boolean> {
   const rows = await admin`SELECT 1 FROM pg_database WHERE datname = ${name}`;
   return rows.length > 0;
+}
+
+/** A database's own properties: what `pg_dump` without `--create` leaves out. */
+export type DatabaseProperties = {
+  owner: string;
+  /** Null: the default privileges (PUBLIC may connect). */
+  grants: { grantee: string | null; privilege: string; grantable: boolean }[] | null;
+  /** `ALTER DATABASE ... SET` (role null) and `ALTER ROLE ... IN DATABASE ... SET`. */
+  settings: { role: string | null; name: string; value: string }[];
+};
+
+export async function databaseProperties(
+  admin: postgres.Sql,
+  database: string,
+): Promise<DatabaseProperties> {
+  const [db] = await admin<{ oid: number; owner: string; has_acl: boolean }[]>`
+    SELECT oid, pg_get_userbyid(datdba) AS owner, datacl IS NOT NULL AS has_acl
+    FROM pg_database WHERE datname = ${database}`;
+  if (!db) throw new Error(`database ${database} does not exist`);
+  const grants = db.has_acl
+    ? await admin<{ grantee: string | null; privilege: string; grantable: boolean }[]>`
+        SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+               a.privilege_type AS privilege, a.is_grantable AS grantable
+        FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = ${db.oid}
+        ORDER BY 1 NULLS FIRST, 2`
+    : null;
+  const rows = await admin<{ role: string | null; config: string[] }[]>`
+    SELECT CASE WHEN setrole = 0 THEN NULL ELSE pg_get_userbyid(setrole) END AS role,
+           setconfig AS config
+    FROM pg_db_role_setting WHERE setdatabase = ${db.oid}`;
+  const settings = rows.flatMap((r) =>
+    r.config.map((entry) => {
+      const at = entry.indexOf('=');
+      return { role: r.role, name: entry.slice(0, at), value: entry.slice(at + 1) };
+    }),
+  );
+  return { owner: db.owner, grants: grants ? [...grants] : null, settings };
+}
+
+const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/** Give `database` the owner, privileges and settings another database had. */
+export async function applyDatabaseProperties(
+  admin: postgres.Sql,
+  database: string,
+  properties: DatabaseProperties,
+): Promise<void> {
+  const db = quoteIdent(database);
+  await admin.begin(async (tx) => {
+    await tx.unsafe(`ALTER DATABASE ${db} OWNER TO ${quoteIdent(properties.owner)}`);
+    if (properties.grants) {
+      // From nothing: the new database has the default privileges (PUBLIC may connect).
+      await tx.unsafe(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`);
+      for (const g of properties.grants) {
+        // The owner's own rights are implicit; granting them again is harmless.
+        const grantee = g.grantee === null ? 'PUBLIC' : quoteIdent(g.grantee);
+        await tx.unsafe(
+          `GRANT ${g.privilege} ON DATABASE ${db} TO ${grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`,
+        );
+      }
+    }
+    for (const setting of properties.settings) {
+      const target = setting.role
+        ? `ROLE ${quoteIdent(setting.role)} IN DATABASE ${db}`
+        : `DATABASE ${db}`;
+      await tx.unsafe(
+        `ALTER ${target} SET ${quoteIdent(setting.name)} TO ${quoteLiteral(setting.value)}`,
+      );
+    }
+  });
 }

@@ -48,6 +48,24 @@ export async function recordRun(path: string, run: RunReport): Promise<void> {
     verify_ok: current?.verify_ok ?? null,
     verify_file: current?.verify_file ?? null,
     verify_error: current?.verify_error ?? null,
+    daemon_started_at: current?.daemon_started_at ?? null,
+    next_run_at: current?.next_run_at ?? null,
+  });
+}
+
+/**
+ * Record that the daemon started, keeping whatever the last jobs reported: from now on a missing
+ * file means no daemon, and a first backup that never comes shows as stale.
+ */
+export async function recordDaemonStart(
+  path: string,
+  start: { at: Date; nextRunAt: Date | null },
+): Promise<void> {
+  const current = await readCurrent(path);
+  await write(path, {
+    ...(current ?? {}),
+    daemon_started_at: start.at.toISOString(),
+    next_run_at: start.nextRunAt?.toISOString() ?? null,
   });
 }
 
@@ -62,13 +80,16 @@ export async function recordVerify(
   runIfUnknown: RunReport,
 ): Promise<void> {
   const current = await readCurrent(path);
-  const run: BackupStatusFile = current ?? {
-    finished_at: runIfUnknown.finishedAt.toISOString(),
-    ok: runIfUnknown.ok,
-    ...(runIfUnknown.sizeBytes !== undefined ? { size_bytes: runIfUnknown.sizeBytes } : {}),
-    file: runIfUnknown.file ?? null,
-    error: runIfUnknown.error ?? null,
-  };
+  const run: BackupStatusFile = current?.finished_at
+    ? current
+    : {
+        ...(current ?? {}),
+        finished_at: runIfUnknown.finishedAt.toISOString(),
+        ok: runIfUnknown.ok,
+        ...(runIfUnknown.sizeBytes !== undefined ? { size_bytes: runIfUnknown.sizeBytes } : {}),
+        file: runIfUnknown.file ?? null,
+        error: runIfUnknown.error ?? null,
+      };
   await write(path, {
     ...run,
     verified_at: verify.at.toISOString(),

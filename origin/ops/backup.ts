@@ -11,9 +11,12 @@ const isoDate = z.iso.datetime({ offset: true });
  */
 export const backupStatusFileSchema = z
   .object({
-    /** When the last backup run ended, successfully or not. */
-    finished_at: isoDate,
-    ok: z.boolean(),
+    /**
+     * When the last backup run ended, successfully or not. Absent (with `ok`) until the first
+     * run: the daemon writes the file when it starts.
+     */
+    finished_at: isoDate.optional(),
+    ok: z.boolean().optional(),
     /** Total size of the files the last successful run wrote. */
     size_bytes: z.number().int().nonnegative().optional(),
     /** The app database's dump that run wrote (a file name in BACKUP_DIR). */
@@ -25,6 +28,17 @@ export const backupStatusFileSchema = z
     verify_ok: z.boolean().nullable().optional(),
     verify_file: z.string().nullable().optional(),
     verify_error: z.string().nullable().optional(),
+    /** When the backup daemon last started, and when its next backup is due. */
+    daemon_started_at: isoDate.nullable().optional(),
+    next_run_at: isoDate.nullable().optional(),
+  })
+  .refine((s) => (s.finished_at === undefined) === (s.ok === undefined), {
+    path: ['ok'],
+    message: 'finished_at and ok go together',
+  })
+  .refine((s) => s.finished_at !== undefined || s.daemon_started_at != null, {
+    path: ['finished_at'],
+    message: 'neither a run nor a daemon start is recorded',
   })
   .refine((s) => (s.verified_at == null) === (s.verify_ok == null), {
     path: ['verify_ok'],
@@ -39,6 +53,10 @@ export type VerifyStatus = { at: Date; ok: boolean; file: string | null; error: 
 export type BackupStatus =
   | { state: 'unknown'; reason: string }
   | { state: 'invalid'; reason: string }
+  /** The file is configured but absent: no backup job ever reported (or it cannot write it). */
+  | { state: 'missing'; reason: string }
+  /** The daemon runs, and its first backup is not due yet. */
+  | { state: 'pending'; daemonStartedAt: Date; nextRunAt: Date | null }
   | {
       state: 'known';
       finishedAt: Date;
@@ -51,9 +69,10 @@ export type BackupStatus =
     };
 
 /**
- * The last backup as its job reported it. No file configured, or no file yet, is "unknown" (a
- * fresh install, or backups run elsewhere), never an error; a file we cannot read is "invalid",
- * which a readiness check should flag: the job that writes it is broken.
+ * The last backup as its job reported it. No file configured is "unknown" (backups run
+ * elsewhere); a configured file that does not exist is "missing": the backup daemon writes it as
+ * soon as it starts, so its absence means no backup is being taken. A file we cannot read is
+ * "invalid": the job that writes it is broken.
  */
 export async function readBackupStatus(path: string | undefined): Promise<BackupStatus> {
   if (!path) return { state: 'unknown', reason: 'BACKUP_STATUS_FILE is not set' };
@@ -62,7 +81,10 @@ export async function readBackupStatus(path: string | undefined): Promise<Backup
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { state: 'unknown', reason: 'no backup has reported yet' };
+      return {
+        state: 'missing',
+        reason: `no backup job has reported (${path} does not exist): is the backup service running?`,
+      };
     }
     return {
       state: 'invalid',
@@ -84,6 +106,13 @@ export async function readBackupStatus(path: string | undefined): Promise<Backup
     };
   }
   const s = parsed.data;
+  if (s.finished_at === undefined || s.ok === undefined) {
+    return {
+      state: 'pending',
+      daemonStartedAt: new Date(s.daemon_started_at ?? 0),
+      nextRunAt: s.next_run_at ? new Date(s.next_run_at) : null,
+    };
+  }
   return {
     state: 'known',
     finishedAt: new Date(s.finished_at),

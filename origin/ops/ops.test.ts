@@ -16,9 +16,9 @@ function file(name: string, content: string): string {
 }
 
 describe('readBackupStatus', () => {
-  it('is unknown when no file is configured or none was written yet', async () => {
+  it('is unknown when no file is configured, missing when the configured one was never written', async () => {
     expect((await readBackupStatus(undefined)).state).toBe('unknown');
-    expect((await readBackupStatus(join(dir, 'absent.json'))).state).toBe('unknown');
+    expect((await readBackupStatus(join(dir, 'absent.json'))).state).toBe('missing');
   });
 
   it('reads a file of the original shape, as an older backup job wrote it', async () => {
@@ -107,7 +107,7 @@ describe('readBackupStatus', () => {
   ])('is invalid, naming what is wrong, for %s', async (_case, content, named) => {
     const status = await readBackupStatus(file(`bad-${Math.random()}.json`, content));
     expect(status.state).toBe('invalid');
-    expect(status.state !== 'known' && status.reason).toContain(named);
+    expect(status.state === 'invalid' && status.reason).toContain(named);
   });
 
   it('is invalid when the path is a directory', async () => {

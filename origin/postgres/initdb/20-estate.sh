@@ -2,7 +2,7 @@
 # estate-edge's databases and roles, for the db service of origin/compose.yaml.
 #
 # The postgres image runs this once, when the data volume is empty (/docker-entrypoint-initdb.d,
-# after the PostGIS image's own 10_postgis.sh), as the superuser over the local socket. It is
+# after any of the image's own), as the superuser over the local socket. It is
 # idempotent, so it is also how role passwords are rotated on a running stack: change them in
 # origin/.env, then
 #

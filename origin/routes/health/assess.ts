@@ -43,6 +43,10 @@ export type VerifyFacts = {
 export type BackupFacts =
   | { state: 'unknown'; reason: string }
   | { state: 'invalid'; reason: string }
+  /** BACKUP_STATUS_FILE is set but absent: no backup daemon ever reported. */
+  | { state: 'missing'; reason: string }
+  /** The daemon started `ageSeconds` ago and has not run its first backup yet. */
+  | { state: 'pending'; daemonStartedAt: Date; nextRunAt: Date | null; ageSeconds: number }
   | {
       state: 'known';
       finishedAt: Date;
@@ -98,9 +102,22 @@ const etlCheckSchema = z.object({
   error: z.string().optional(),
 });
 const backupCheckSchema = z.object({
-  status: z.enum(['ok', 'stale', 'failed', 'invalid', 'unknown']).openapi({
-    description: '`failed` when the last backup failed or the last restore drill of one did',
+  status: z.enum(['ok', 'stale', 'failed', 'invalid', 'missing', 'unknown']).openapi({
+    description:
+      '`failed` when the last backup failed (a backup service that cannot run its configuration ' +
+      'included) or the last restore drill of one did; `missing` when the status file is ' +
+      'configured but no backup job ever wrote it; `unknown` when none is configured, or the ' +
+      "daemon's first backup is not due yet",
   }),
+  critical: z
+    .boolean()
+    .optional()
+    .openapi({
+      description:
+        'True when the backup is failed, missing, stale (none in 26 h) or its status unreadable: ' +
+        'the data is not protected, and the alert should page someone',
+    }),
+  next_run_at: z.string().nullable().optional().openapi({ format: 'date-time' }),
   finished_at: z.string().optional().openapi({ format: 'date-time' }),
   age_seconds: z.number().int().optional(),
   size_bytes: z.number().int().nullable().optional(),
@@ -228,11 +245,29 @@ export function assessReadiness(facts: ReadinessFacts): Readiness {
 
   let backupCheck: Checks['backup'];
   const { backup } = facts;
+  // Backups are not a dependency of serving, so none of this makes readiness `down` (a 503 would
+  // take a healthy API out of service over a backup); a failed, missing or stale backup is
+  // `critical` instead: the data is unprotected, and the alert that says so should page.
   if (backup.state === 'unknown') {
     backupCheck = { status: 'unknown', reason: backup.reason };
-  } else if (backup.state === 'invalid') {
+  } else if (backup.state === 'invalid' || backup.state === 'missing') {
     problems.push(backup.reason);
-    backupCheck = { status: 'invalid', reason: backup.reason };
+    backupCheck = { status: backup.state, critical: true, reason: backup.reason };
+  } else if (backup.state === 'pending') {
+    const stale = backup.ageSeconds > BACKUP_STALE_AFTER_SECONDS;
+    const started = backup.daemonStartedAt.toISOString();
+    if (stale) {
+      problems.push(
+        `no backup since the backup service started ${round(backup.ageSeconds / 3600, 1)} h ago`,
+      );
+    }
+    backupCheck = stale
+      ? { status: 'stale', critical: true, age_seconds: Math.round(backup.ageSeconds) }
+      : {
+          status: 'unknown',
+          reason: `the backup service started at ${started}; its first backup is due at ${backup.nextRunAt?.toISOString() ?? 'an unknown time'}`,
+          next_run_at: backup.nextRunAt?.toISOString() ?? null,
+        };
   } else {
     const stale = backup.ageSeconds > BACKUP_STALE_AFTER_SECONDS;
     const error = backup.error ? clip(backup.error) : undefined;
@@ -251,8 +286,10 @@ export function assessReadiness(facts: ReadinessFacts): Readiness {
         `the last restore drill failed (${verify.at.toISOString()}${verify.file ? `, ${verify.file}` : ''})${verifyError ? `: ${verifyError}` : ''}`,
       );
     }
+    const status = !backup.ok || (verify && !verify.ok) ? 'failed' : stale ? 'stale' : 'ok';
     backupCheck = {
-      status: !backup.ok || (verify && !verify.ok) ? 'failed' : stale ? 'stale' : 'ok',
+      status,
+      ...(status === 'ok' ? {} : { critical: true }),
       finished_at: backup.finishedAt.toISOString(),
       age_seconds: Math.round(backup.ageSeconds),
       size_bytes: backup.sizeBytes,

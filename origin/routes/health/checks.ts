@@ -108,15 +108,19 @@ async function etlFacts(db: Database, timeoutMs: number): Promise<EtlFacts> {
   }
 }
 
-async function backupFacts(path: string | undefined): Promise<BackupFacts> {
+/** The backup status file, with ages measured now. */
+export async function backupFacts(path: string | undefined): Promise<BackupFacts> {
   try {
     const status = await withTimeout(
       readBackupStatus(path),
       FILE_TIMEOUT_MS,
       'the backup status file',
     );
-    if (status.state !== 'known') return status;
     const ageOf = (at: Date) => Math.max(0, (Date.now() - at.getTime()) / 1000);
+    if (status.state === 'pending') {
+      return { ...status, ageSeconds: ageOf(status.daemonStartedAt) };
+    }
+    if (status.state !== 'known') return status;
     return {
       ...status,
       ageSeconds: ageOf(status.finishedAt),

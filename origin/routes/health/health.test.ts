@@ -75,6 +75,8 @@ describe('GET /health', () => {
 describe('GET /health/ready', () => {
   it('reports every check and is ok on a current database with fresh ETL', async () => {
     vi.stubEnv('DATA_DIR', dir);
+    // The daemon has started and its first backup is not due yet.
+    writeFileSync(backupFile(), JSON.stringify({ daemon_started_at: new Date().toISOString() }));
     const { status, body, res } = await ready();
     // The disk is this machine's: judge it the same way, independently.
     const fs = await statfs(dir);
@@ -153,11 +155,41 @@ describe('GET /health/ready', () => {
     }
     const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000).toISOString();
 
-    it('is unknown, and not a problem, when the job has not reported yet', async () => {
-      rmSync(backupFile(), { force: true });
+    it('is unknown, and not a problem, when the daemon started and its first backup is not due', async () => {
+      const next = new Date(Date.now() + 3600_000).toISOString();
+      reportBackup({ daemon_started_at: hoursAgo(1), next_run_at: next });
       const { body } = await ready();
-      expect(body.checks.backup).toMatchObject({ status: 'unknown' });
+      expect(body.checks.backup).toMatchObject({ status: 'unknown', next_run_at: next });
+      expect(body.checks.backup.critical).toBeUndefined();
       expect(body.problems.join(' ')).not.toContain('backup');
+    });
+
+    it('is missing, and critical, when no backup job ever wrote the file', async () => {
+      rmSync(backupFile(), { force: true });
+      const { status, body } = await ready();
+      expect(status).toBe(200);
+      expect(body.status).toBe('degraded');
+      expect(body.checks.backup).toMatchObject({ status: 'missing', critical: true });
+      expect(body.problems.join(' ')).toMatch(/no backup job has reported/);
+    });
+
+    it('is stale, and critical, when the daemon started over 26 h ago and none ran', async () => {
+      reportBackup({ daemon_started_at: hoursAgo(27) });
+      const { body } = await ready();
+      expect(body.checks.backup).toMatchObject({ status: 'stale', critical: true });
+      expect(body.problems.join(' ')).toMatch(/no backup since the backup service started 27/);
+    });
+
+    it('is failed, and critical, when the daemon could not run its configuration', async () => {
+      reportBackup({
+        finished_at: hoursAgo(0),
+        ok: false,
+        error: 'the backup service cannot run its configuration: BACKUP_ENCRYPTION=gpg but …',
+        daemon_started_at: null,
+      });
+      const { body } = await ready();
+      expect(body.checks.backup).toMatchObject({ status: 'failed', critical: true });
+      expect(body.problems.join(' ')).toMatch(/cannot run its configuration/);
     });
 
     it('is ok with its age and size when recent', async () => {
