@@ -17,6 +17,8 @@ declare module 'vitest' {
     signingKeys: { es256: TestJwk; ed25519: TestJwk; impostor: TestJwk };
     /** The REST adapter in front of the run's private Redis (quota-store.ts). */
     quotaStoreUrl: string;
+    /** The same adapter 40 ms away, behind a delay proxy (scripts/lib/delay-proxy.ts). */
+    farQuotaStoreUrl: string;
     /** A REST adapter whose Redis is unreachable: every command fails. */
     deadQuotaStoreUrl: string;
     quotaStoreToken: string;
@@ -70,6 +72,8 @@ export type ScenarioBehaviour = {
   destroy?: boolean;
   /** Served at `/scenario/<id>/health/data-version`; unset answers 404 there. */
   dataVersion?: number;
+  /** How long the data-version endpoint takes to answer (an origin far away, or slow). */
+  dataVersionDelayMs?: number;
   cacheControl?: string;
   setCookie?: string;
   etag?: string;

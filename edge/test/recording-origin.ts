@@ -167,6 +167,7 @@ async function playScenario(
   const b = s.behaviour;
   if (path === '/health/data-version') {
     if (b.dataVersion === undefined) return json(res, 404, { detail: 'no data version' });
+    if (b.dataVersionDelayMs) await new Promise((r) => setTimeout(r, b.dataVersionDelayMs));
     return json(res, 200, { version: b.dataVersion, changed_at: new Date().toISOString() });
   }
   s.hits += 1;

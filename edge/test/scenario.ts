@@ -21,6 +21,12 @@ export type Scenario = {
     vars?: Record<string, unknown>,
     base?: string,
   ) => Promise<Response>;
+  /** `fetch`, also saying how long the Worker took to answer (its background work not counted). */
+  timedFetch: (
+    path: string,
+    init?: RequestInit,
+    vars?: Record<string, unknown>,
+  ) => Promise<{ res: Response; answeredMs: number }>;
 };
 
 /** A fresh stand-in origin steered by the test (edge/test/recording-origin.ts). */
@@ -37,17 +43,31 @@ export async function scenario(behaviour: ScenarioBehaviour = {}): Promise<Scena
     originUrl,
     set,
     counts: async () => (await (await fetch(control)).json()) as ScenarioCounts,
-    fetch: async (path, init, vars, base = 'https://edge.test') => {
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(
-        new Request(`${base}${path}`, fromOwnAddress(init)),
-        { ...env, ORIGIN_URL: originUrl, ...vars } as Env,
-        ctx,
-      );
-      // The body first: background work may wait on a tee of it (a cache write).
-      const body = await res.arrayBuffer();
-      await waitOnExecutionContext(ctx);
-      return new Response(res.status === 304 || res.status === 204 ? null : body, res);
-    },
+    fetch: async (path, init, vars, base = 'https://edge.test') =>
+      (await through(path, init, vars, base)).res,
+    timedFetch: (path, init, vars) => through(path, init, vars),
   };
+
+  async function through(
+    path: string,
+    init: RequestInit | undefined,
+    vars: Record<string, unknown> | undefined,
+    base = 'https://edge.test',
+  ) {
+    const ctx = createExecutionContext();
+    const started = performance.now();
+    const res = await worker.fetch(
+      new Request(`${base}${path}`, fromOwnAddress(init)),
+      { ...env, ORIGIN_URL: originUrl, ...vars } as Env,
+      ctx,
+    );
+    // The body first: background work may wait on a tee of it (a cache write).
+    const body = await res.arrayBuffer();
+    const answeredMs = performance.now() - started;
+    await waitOnExecutionContext(ctx);
+    return {
+      res: new Response(res.status === 304 || res.status === 204 ? null : body, res),
+      answeredMs,
+    };
+  }
 }

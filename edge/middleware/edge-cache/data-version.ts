@@ -6,9 +6,11 @@ import { CACHE_KEY_ORIGIN } from './key';
  * answer unreachable: no purge API needed.
  *
  * How fresh: each isolate remembers the version for `ttlSeconds`, then refreshes it in the
- * background (the request goes on with the one it has); past 3 × ttlSeconds it waits for the
- * refresh. Isolates of one location share what they fetched through the Cache API for
- * ttlSeconds. With the default of 15 s, an ETL run's change is in the keys within 60 s.
+ * background (the request goes on with the one it has); only past DATA_VERSION_MAX_STALE_MS
+ * (10 min, or 3 × ttlSeconds if longer) does a request wait for the refresh. Isolates of one
+ * location share what they fetched through the Cache API: fresh for ttlSeconds, and a new
+ * isolate's starting point within the same bound. Under traffic (a request per ttlSeconds), an
+ * ETL run's change is in the keys within 2 × ttlSeconds plus a round trip (30 s by default).
  * When the origin cannot be asked, the last known version stays in use, so stale-if-error still
  * finds the answers stored under it.
  *
@@ -60,17 +62,30 @@ function stateOf(originUrl: string): OriginState {
   return state;
 }
 
+/**
+ * How old a known version may be and still be served while the refresh runs in the background:
+ * past it, the request waits for the origin. Stale-while-revalidate for the version itself, so
+ * the first request after an idle minute (or an isolate's first, from the location's shared
+ * copy) does not wait a round trip through the tunnel (issue 15). docs/edge-gateway.md, "The data
+ * version", gives the bound this makes.
+ */
+export const DATA_VERSION_MAX_STALE_MS = 10 * 60_000;
+
 export async function dataVersion(source: DataVersionSource): Promise<string | undefined> {
   const state = stateOf(source.originUrl);
   const ttlMs = source.ttlSeconds * 1000;
+  const maxStaleMs = Math.max(3 * ttlMs, DATA_VERSION_MAX_STALE_MS);
+  // A new isolate starts from what another isolate of this location stored, however old within
+  // the bound: one Cache API lookup, no origin round trip.
+  if (!state.known) await adoptShared(source.originUrl, state, maxStaleMs);
   const age = state.known ? Date.now() - state.known.fetchedAt : Number.POSITIVE_INFINITY;
   if (age < ttlMs) return state.known?.version;
   const current = state;
   // A promise made in one request must not be awaited by another: workerd warns ("a promise was
   // resolved or rejected from a different request context") and the waiting request can hang.
   // So requests share a flag, never the refresh itself: one background refresh at a time, and a
-  // request that must wait (the version is over 3 TTLs old) fetches for itself.
-  if (age < 3 * ttlMs) {
+  // request that must wait (no version known, or one older than maxStaleMs) fetches for itself.
+  if (age < maxStaleMs) {
     if (!current.refreshing) {
       current.refreshing = true;
       source.waitUntil(
@@ -159,6 +174,17 @@ function observe(state: OriginState, value: number, observedAt: number): void {
   }
 }
 
+async function adoptShared(originUrl: string, state: OriginState, maxStaleMs: number) {
+  const shared = await caches.default.match(sharedKeyOf(originUrl)).catch(() => undefined);
+  if (!shared) return;
+  const sharedAt = Number(shared.headers.get('x-fetched-at') ?? 0);
+  const version = await shared.text();
+  if (!state.known && Date.now() - sharedAt < maxStaleMs)
+    state.known = { version, fetchedAt: sharedAt };
+}
+
+const sharedKeyOf = (originUrl: string) => `${SHARED_KEY}?origin=${encodeURIComponent(originUrl)}`;
+
 async function refresh(
   source: Pick<DataVersionSource, 'originUrl' | 'headers'>,
   state: OriginState,
@@ -167,7 +193,7 @@ async function refresh(
   purpose: 'version' | 'epoch',
 ): Promise<void> {
   const cache = caches.default;
-  const sharedKey = `${SHARED_KEY}?origin=${encodeURIComponent(source.originUrl)}`;
+  const sharedKey = sharedKeyOf(source.originUrl);
   const shared = await cache.match(sharedKey).catch(() => undefined);
   const sharedAt = Number(shared?.headers.get('x-fetched-at') ?? 0);
   const sharedEpoch = shared?.headers.get('x-credentials-epoch');

@@ -92,8 +92,8 @@ describe('the edge cache', () => {
     expect((await s.fetch(path, undefined, vars)).headers.get('x-cache')).toBe('HIT');
 
     await s.set({ dataVersion: 11, label: 'after' });
-    // The bound: an isolate refreshes the version in the background after 1 TTL and waits for
-    // it after 3, so within 3 s the old answer must be gone.
+    // The bound under traffic: an isolate refreshes the version in the background after 1 TTL,
+    // and the next request after the refresh uses it, so within 3 s the old answer must be gone.
     const deadline = Date.now() + 3_500;
     let res = await s.fetch(path, undefined, vars);
     while (res.headers.get('x-cache') === 'HIT' && Date.now() < deadline) {
@@ -104,6 +104,31 @@ describe('the edge cache', () => {
     expect(res.headers.get('x-cache')).toBe('MISS');
     expect((await json(res)).label).toBe('after');
   });
+
+  it('after an idle spell, answers with the version it knows and refreshes it in the background (issue 15)', async () => {
+    const s = await scenario({ dataVersion: 20, label: 'before' });
+    const path = `/v1/listings?${unique()}`;
+    const vars = { DATA_VERSION_TTL: '1' };
+    await s.fetch(path, undefined, vars);
+    // Idle past 3 TTLs, where a request used to wait; the origin is now slow to say its version.
+    await new Promise((resolve) => setTimeout(resolve, 3_200));
+    // Under the refresh's own 2 s timeout, so the refresh lands.
+    await s.set({ dataVersion: 21, label: 'after', dataVersionDelayMs: 1_200 });
+
+    const { res: first, answeredMs } = await s.timedFetch(path, undefined, vars);
+
+    expect(first.headers.get('x-cache')).toBe('HIT');
+    expect((await json(first)).label).toBe('before');
+    expect(answeredMs).toBeLessThan(900);
+    // The background refresh lands: the next requests see the new version.
+    const deadline = Date.now() + 5_000;
+    let res = await s.fetch(path, undefined, vars);
+    while (res.headers.get('x-cache') === 'HIT' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      res = await s.fetch(path, undefined, vars);
+    }
+    expect((await json(res)).label).toBe('after');
+  }, 20_000);
 
   it('serves a stale copy while one background refresh fetches the new one', async () => {
     const s = await scenario({ dataVersion: 1, label: 'old' });

@@ -102,14 +102,14 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
     const refused = outcome.verdicts.find((v) => !v.success);
     if (refused) {
       rateLimitCounters.limited += 1;
-      trace.rateLimit = `limited:${refused.name}`;
+      trace.rateLimit = `limited${outcome.local ? '-local' : ''}:${refused.name}`;
       return tooMany(c, {
         detail: `${describe(refused)} is used up; it frees up in ${secondsUntil(refused.reset)} s.`,
         ...headerFigures(refused),
       });
     }
 
-    trace.rateLimit = 'allowed';
+    trace.rateLimit = outcome.local ? 'allowed-local' : 'allowed';
     await next();
     // The tightest quota is the one a client should pace itself by.
     const tightest = outcome.verdicts.reduce((a, b) =>

@@ -18,7 +18,13 @@ export type QuotaVerdict = QuotaCheck & {
 };
 
 export type QuotaOutcome =
-  | { status: 'checked'; verdicts: QuotaVerdict[]; pending: Promise<unknown> }
+  | {
+      status: 'checked';
+      verdicts: QuotaVerdict[];
+      pending: Promise<unknown>;
+      /** Decided in the isolate, without waiting for the store (the access log's `-local`). */
+      local?: boolean;
+    }
   /** The store could not answer (error or timeout): the fail mode decides. */
   | { status: 'unavailable'; reason: string; pending: Promise<unknown> };
 

@@ -58,22 +58,185 @@ function limiter(redis: Redis, options: UpstashQuotaStoreOptions, check: QuotaCh
   return ratelimit;
 }
 
-/** Sliding-window quotas in Redis through the Upstash REST protocol (Upstash, SRH, or ours). */
+/**
+ * What this isolate knows of one counter (a quota applied to one identifier). The store's last
+ * answer, minus what was allowed here since, decides most requests without a round trip; the
+ * requests allowed that way are sent on in one `limit(id, { rate: n })` per round trip, after
+ * the answer (`waitUntil`), so the store still counts every one of them.
+ *
+ * Hand-written: @upstash/ratelimit's own ephemeral cache remembers only refusals (it spares a
+ * blocked caller's round trip, not an allowed one's), and its `cachedFixedWindow` counts in the
+ * isolate alone, between Redis writes of every request. The parts used are the library's: the
+ * sliding window in Redis, `rate`, `pending`, `timeout`, and the ephemeral cache.
+ */
+type Tally = {
+  /** Left in the window when the store last answered, counting everything it had been sent. */
+  remaining: number;
+  /** When that window ends (epoch ms): headers say it. */
+  reset: number;
+  /** The store refused it: refused here, with no round trip, until then. */
+  blockedUntil: number;
+  /** Allowed here and not yet sent to the store. */
+  unsent: number;
+  /** Sent and not yet answered. */
+  inflight: number;
+  /** The send under way, if any: at most one per counter at a time. */
+  flushing: Promise<void> | undefined;
+  /** False until the store has answered for it, and again after it failed to. */
+  known: boolean;
+};
+
+/** Per isolate, like the limiters. Bounded: an attacker rotating addresses must not grow it. */
+const tallies = new Map<string, Tally>();
+const MAX_TALLIES = 20_000;
+
+function tallyOf(key: string): Tally {
+  let tally = tallies.get(key);
+  if (!tally) {
+    if (tallies.size >= MAX_TALLIES) evictIdle();
+    tally = {
+      remaining: 0,
+      reset: 0,
+      blockedUntil: 0,
+      unsent: 0,
+      inflight: 0,
+      flushing: undefined,
+      known: false,
+    };
+    tallies.set(key, tally);
+  }
+  return tally;
+}
+
+/** Drop the oldest tenth that owe the store nothing (losing one only costs a round trip). */
+function evictIdle(): void {
+  let toDrop = Math.ceil(MAX_TALLIES / 10);
+  for (const [key, t] of tallies) {
+    if (toDrop === 0) break;
+    if (t.unsent === 0 && t.inflight === 0) {
+      tallies.delete(key);
+      toDrop -= 1;
+    }
+  }
+}
+
+/**
+ * How many requests of one counter an isolate may allow before the store has answered for them:
+ * a tenth of the quota, at least one. This is the overshoot bound: an isolate whose view is out
+ * of date (another isolate used the quota up meanwhile) lets at most this many through before
+ * the store's answer refuses the rest. One isolate alone never overshoots: it counts what it
+ * allowed.
+ */
+export const creditOf = (quota: { limit: number }) => Math.max(1, Math.floor(quota.limit / 10));
+
+/** What is left as far as this isolate can tell. */
+const estimate = (t: Tally) => t.remaining - t.unsent - t.inflight;
+
+function learn(t: Tally, answer: { success: boolean; remaining: number; reset: number }): void {
+  t.known = true;
+  t.reset = answer.reset;
+  // The store's figure counts all it was sent; what is still in flight is subtracted by estimate.
+  t.remaining = answer.remaining;
+  if (!answer.success) t.blockedUntil = answer.reset;
+}
+
+/** Send what was allowed here, `rate` at a time, until nothing is owed. Never rejects. */
+function flush(t: Tally, ratelimit: Ratelimit, identifier: string): Promise<void> {
+  if (t.flushing || t.unsent === 0) return t.flushing ?? Promise.resolve();
+  t.flushing = (async () => {
+    while (t.unsent > 0) {
+      const rate = t.unsent;
+      t.unsent = 0;
+      t.inflight += rate;
+      try {
+        const answer = await ratelimit.limit(identifier, { rate });
+        await answer.pending;
+        if (answer.reason === 'timeout') t.known = false;
+        // A refusal of a batch means the window filled meanwhile: block until it frees.
+        else learn(t, { ...answer, remaining: answer.success ? answer.remaining : 0 });
+      } catch {
+        // Not counted, and not known: the next request waits for the store, and the fail mode
+        // decides if it is still down.
+        t.known = false;
+      } finally {
+        t.inflight -= rate;
+      }
+    }
+    t.flushing = undefined;
+  })();
+  return t.flushing;
+}
+
+/**
+ * Sliding-window quotas in Redis through the Upstash REST protocol (Upstash, SRH, or ours),
+ * decided in the isolate where it can be: a counter the store answered for recently and that
+ * still has room is allowed at once (and counted after the answer); a counter the store refused
+ * is refused at once until its window frees. Only a counter seen for the first time (or after an
+ * error), or one this isolate has used up, waits for the store. docs/edge-gateway.md
+ * ("Quotas off the hot path") says how far a caller can overshoot.
+ */
 export function upstashQuotaStore(options: UpstashQuotaStoreOptions): QuotaStore {
   const redis = client(options.url, options.token, options.access);
   return {
     kind: 'upstash',
     async limit(checks) {
+      const now = Date.now();
+      const counters = checks.map((check) => {
+        const ratelimit = limiter(redis, options, check);
+        const key = `${options.url}|${options.prefix}|${check.name}|${check.limit}|${check.window}|${check.identifier}`;
+        return { check, ratelimit, tally: tallyOf(key) };
+      });
+
+      // Refused by the store, and its window has not freed yet: no round trip.
+      const blocked = counters.find((c) => c.tally.blockedUntil > now);
+      if (blocked)
+        return {
+          status: 'checked',
+          verdicts: counters.map(({ check, tally }) =>
+            tally === blocked.tally
+              ? { ...check, success: false, remaining: 0, reset: tally.blockedUntil }
+              : {
+                  ...check,
+                  success: true,
+                  remaining: Math.max(0, estimate(tally)),
+                  reset: tally.reset,
+                },
+          ),
+          pending: Promise.resolve(),
+          local: true,
+        };
+
+      // Room left as far as this isolate knows, and no more owed to the store than its credit:
+      // allowed now, counted after the answer.
+      const local = counters.every(
+        ({ check, tally }) =>
+          tally.known && estimate(tally) > 0 && tally.unsent + tally.inflight < creditOf(check),
+      );
+      if (local) {
+        const verdicts = counters.map(({ check, tally }) => {
+          tally.unsent += 1;
+          return { ...check, success: true, remaining: estimate(tally), reset: tally.reset };
+        });
+        const pending = Promise.all(
+          counters.map(({ check, ratelimit, tally }) => flush(tally, ratelimit, check.identifier)),
+        );
+        return { status: 'checked', verdicts, pending, local: true } satisfies QuotaOutcome;
+      }
+
+      // Ask the store and wait, once what was allowed here has reached it (so it counts it).
+      await Promise.all(
+        counters.map(({ check, ratelimit, tally }) => flush(tally, ratelimit, check.identifier)),
+      );
       // All counters in parallel: one round trip of latency whatever the number of quotas.
       const settled = await Promise.allSettled(
-        checks.map((check) => limiter(redis, options, check).limit(check.identifier)),
+        counters.map(({ check, ratelimit }) => ratelimit.limit(check.identifier)),
       );
       const pending = Promise.allSettled(
         settled.map((s) => (s.status === 'fulfilled' ? s.value.pending : undefined)),
       );
       const verdicts: QuotaVerdict[] = [];
       for (const [i, s] of settled.entries()) {
-        const check = checks[i] as QuotaCheck;
+        const { check, tally } = counters[i] as (typeof counters)[number];
         if (s.status === 'rejected') return unavailable(s.reason, pending);
         // A timeout resolves with success: true; it means "not checked", not "allowed".
         if (s.value.reason === 'timeout')
@@ -82,6 +245,7 @@ export function upstashQuotaStore(options: UpstashQuotaStoreOptions): QuotaStore
             reason: `timed out after ${options.timeoutMs} ms`,
             pending,
           };
+        learn(tally, s.value);
         verdicts.push({
           ...check,
           success: s.value.success,
