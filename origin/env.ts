@@ -38,6 +38,15 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data/pglite'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: wholeNumber(0, 65535).default(3000),
+  /**
+   * A second listener serving only GET /metrics, for Prometheus on the private network
+   * (origin/http/metrics-listener.ts): never routed by the tunnel, and it asks for
+   * `Authorization: Bearer $METRICS_TOKEN`. Unset: no such listener (GET /metrics on PORT still
+   * answers the edge's ops:read callers).
+   */
+  METRICS_PORT: wholeNumber(1, 65535).optional(),
+  /** Required with METRICS_PORT: at least 32 characters (e.g. `openssl rand -hex 32`). */
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Apply pending migrations on start (the compose stack runs them in a one-shot service). */
   MIGRATE_ON_START: z.stringbool().default(true),
   /** Load the bundled King County sample when the listings table is empty. */
@@ -146,6 +155,12 @@ function crossCheck(env: OriginEnv): string[] {
       'INSECURE_NO_EDGE_ASSERTION: not allowed in production (the origin must refuse anything that did not come through the edge)',
     );
   }
+  if (env.METRICS_PORT !== undefined && !env.METRICS_TOKEN)
+    problems.push(
+      'METRICS_TOKEN: required with METRICS_PORT (the metrics listener never serves without one)',
+    );
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT)
+    problems.push('METRICS_PORT: must differ from PORT');
   // A previous secret alone would be the only one: the rotation is half done, or the names swapped.
   const pairs = [
     ['EDGE_ASSERTION_SECRET', env.EDGE_ASSERTION_SECRET, env.EDGE_ASSERTION_SECRET_PREVIOUS],
@@ -179,6 +194,8 @@ const blankMeansUnset = [
   'BACKUP_STATUS_FILE',
   'CURSOR_SECRET',
   'CURSOR_SECRET_PREVIOUS',
+  'METRICS_PORT',
+  'METRICS_TOKEN',
   'SIGNING_KEY_ENCRYPTION_SECRET',
   'SIGNING_KEY_ENCRYPTION_SECRET_PREVIOUS',
   'EDGE_ASSERTION_SECRET_PREVIOUS',

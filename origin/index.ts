@@ -9,6 +9,8 @@ import { SigningKeyError } from './auth/errors.js';
 import { checkSigningKeysAtStartup } from './auth/signing-key-encryption.js';
 import { openFromEnv, seedIfEmpty } from './bootstrap.js';
 import { parseServerEnv } from './env.js';
+import { createMetrics } from './http/metrics.js';
+import { createMetricsApp } from './http/metrics-listener.js';
 import { serveApp } from './http/node-server.js';
 import { createLogger } from './logger.js';
 
@@ -47,9 +49,11 @@ try {
   process.exit(2);
 }
 
+const metrics = createMetrics();
 const app = createApp({
   db,
   logger,
+  metrics,
   cursorSecret: env.CURSOR_SECRET,
   cursorPreviousSecret: env.CURSOR_SECRET_PREVIOUS,
   identity,
@@ -69,6 +73,17 @@ const server = serveApp(app.fetch, { hostname: env.HOST, port: env.PORT }, (info
   console.log(`estate-edge origin listening on http://${info.address}:${info.port}`);
 });
 
+// Prometheus's listener (METRICS_PORT), beside the API's; env.ts refuses a port without a token.
+const metricsServer =
+  env.METRICS_PORT !== undefined && env.METRICS_TOKEN
+    ? serveApp(
+        createMetricsApp({ db, metrics, token: env.METRICS_TOKEN }).fetch,
+        { hostname: env.HOST, port: env.METRICS_PORT },
+        (info) =>
+          logger.info({ url: `http://${info.address}:${info.port}/metrics` }, 'metrics listening'),
+      )
+    : undefined;
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
@@ -79,6 +94,7 @@ async function shutdown(signal: string) {
     process.exit(1);
   }, env.SHUTDOWN_TIMEOUT_MS);
   deadline.unref();
+  metricsServer?.close();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await db.close();
   clearTimeout(deadline);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { type Cluster, freePort, runInitScript, startCluster } from './support/compose-cluster.js';
 import { operatorEnv, parseEnvExample, read, readCompose } from './support/compose-file.js';
 import {
@@ -61,7 +62,7 @@ beforeAll(async () => {
       'db:5432': `127.0.0.1:${cluster.port}`,
       'metabase:3000': metabase.url.replace('http://', ''),
     },
-    ports: { '8080': String(await freePort()) },
+    ports: { '8080': String(await freePort()), '9464': String(await freePort()) },
   };
 });
 
@@ -300,5 +301,60 @@ describe('age, with the identity as the compose secret', () => {
     const daemon = await startAndSettle(off);
     expect(upOrWhy(daemon)).toEqual({ up: true, exitCode: null, output: '' });
     await daemon.stop();
+  });
+});
+
+describe('the monitoring profile: Prometheus scraping the api as prometheus.yml says', () => {
+  const token = 'metrics-token-for-the-rehearsal-0123456789abcdef';
+  const scrape = parse(read('origin/monitoring/prometheus.yml')) as {
+    scrape_configs: {
+      job_name: string;
+      authorization?: { type: string; credentials_file: string };
+      dns_sd_configs?: { port: number }[];
+    }[];
+  };
+  const job = scrape.scrape_configs.find((j) => j.job_name === 'origin-api');
+
+  it('reads the token from the compose secret the prometheus service mounts', () => {
+    const prometheus = containerOf(compose, 'prometheus', variant({ METRICS_TOKEN: token }));
+    const file = job?.authorization?.credentials_file ?? '';
+    expect(job?.authorization?.type).toBe('Bearer');
+    expect(readFileSync(prometheus.mounts[file] ?? '/nonexistent', 'utf8')).toBe(token);
+  });
+
+  it('gets the metrics with the token on METRICS_PORT, a problem+json 401 without it, nothing on the API port', async () => {
+    const own = {
+      ...variant({ METRICS_PORT: String(job?.dns_sd_configs?.[0]?.port), METRICS_TOKEN: token }),
+      // Its own ports: the api of the first describe is still listening on the stage's.
+      ports: { '8080': String(await freePort()), '9464': String(await freePort()) },
+    };
+    const api = containerOf(compose, 'api', own);
+    const service = await startAndSettle(api);
+    expect(upOrWhy(service)).toEqual({ up: true, exitCode: null, output: '' });
+    const metricsUrl = `http://127.0.0.1:${api.env.METRICS_PORT}/metrics`;
+
+    const scraped = await fetch(metricsUrl, { headers: { authorization: `Bearer ${token}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/^process_cpu_user_seconds_total /m);
+    const refused = await fetch(metricsUrl, { headers: { authorization: 'Bearer wrong' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const anonymous = await fetch(metricsUrl);
+    expect(anonymous.status).toBe(401);
+    const other = await fetch(`http://127.0.0.1:${api.env.METRICS_PORT}/v1/listings`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(other.status).toBe(404);
+    // The API port still answers /metrics only to the edge's ops:read callers.
+    expect((await fetch(`http://127.0.0.1:${api.env.PORT}/metrics`)).status).toBe(401);
+    await service.stop();
+  });
+
+  it('refuses to start with METRICS_PORT and no METRICS_TOKEN, naming it', async () => {
+    const result = await runToEnd(
+      containerOf(compose, 'api', variant({ METRICS_PORT: '9464', METRICS_TOKEN: '' })),
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/METRICS_TOKEN: required with METRICS_PORT/);
   });
 });

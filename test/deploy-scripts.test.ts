@@ -227,8 +227,10 @@ describe('origin/compose.yaml, for upgrades without downtime', () => {
       }[];
     };
     const jobs = Object.fromEntries(config.scrape_configs.map((j) => [j.job_name, j]));
+    // The API's metrics listener (METRICS_PORT), not its API port: test/compose-rehearsal.test.ts
+    // scrapes it the way this job does.
     expect(jobs['origin-api']?.dns_sd_configs).toEqual([
-      expect.objectContaining({ names: ['api'], port: 8080 }),
+      expect.objectContaining({ names: ['api'], port: 9464 }),
     ]);
     const cloudflaredTargets = jobs.cloudflared?.static_configs?.flatMap((c) => c.targets);
     expect(cloudflaredTargets?.sort()).toEqual(

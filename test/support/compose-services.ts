@@ -126,7 +126,8 @@ export function containerOf(compose: ComposeFile, name: string, stage: Stage): C
     // `KEY:` without a value passes origin/.env's (or the shell's) value, or leaves it unset.
     const resolved = value ?? stage.dotenv[key];
     if (resolved === undefined) continue;
-    env[key] = key === 'PORT' && stage.ports[resolved] ? stage.ports[resolved] : rewrite(resolved);
+    const listens = key === 'PORT' || key === 'METRICS_PORT';
+    env[key] = listens && stage.ports[resolved] ? stage.ports[resolved] : rewrite(resolved);
   }
 
   const argv = (command: string | string[] | undefined): string[] => {
