@@ -289,9 +289,10 @@ export async function startStage(input: StageInput): Promise<Stage> {
         if (!served) return { load: result, cpu, unexpected: 0 };
         const logCounts = await host.ask<LogCounts>({ op: 'counts', name: served.name }, 5000);
         let unexpected = 0;
-        if (scenario.expect)
+        const expected = [scenario.expect ?? []].flat();
+        if (expected.length > 0)
           for (const [key, count] of Object.entries(logCounts))
-            if (key !== scenario.expect) unexpected += count;
+            if (!expected.includes(key)) unexpected += count;
         return { load: result, cpu, unexpected, logCounts };
       },
       stop,

@@ -80,8 +80,8 @@ type Tally = {
   unsent: number;
   /** Sent and not yet answered. */
   inflight: number;
-  /** The send under way, if any: at most one per counter at a time. */
-  flushing: Promise<void> | undefined;
+  /** A request is sending what was allowed here: at most one per counter at a time. */
+  flushing: boolean;
   /** False until the store has answered for it, and again after it failed to. */
   known: boolean;
 };
@@ -100,7 +100,7 @@ function tallyOf(key: string): Tally {
       blockedUntil: 0,
       unsent: 0,
       inflight: 0,
-      flushing: undefined,
+      flushing: false,
       known: false,
     };
     tallies.set(key, tally);
@@ -140,31 +140,60 @@ function learn(t: Tally, answer: { success: boolean; remaining: number; reset: n
   if (!answer.success) t.blockedUntil = answer.reset;
 }
 
-/** Send what was allowed here, `rate` at a time, until nothing is owed. Never rejects. */
-function flush(t: Tally, ratelimit: Ratelimit, identifier: string): Promise<void> {
-  if (t.flushing || t.unsent === 0) return t.flushing ?? Promise.resolve();
-  t.flushing = (async () => {
-    while (t.unsent > 0) {
-      const rate = t.unsent;
-      t.unsent = 0;
-      t.inflight += rate;
-      try {
-        const answer = await ratelimit.limit(identifier, { rate });
-        await answer.pending;
-        if (answer.reason === 'timeout') t.known = false;
-        // A refusal of a batch means the window filled meanwhile: block until it frees.
-        else learn(t, { ...answer, remaining: answer.success ? answer.remaining : 0 });
-      } catch {
-        // Not counted, and not known: the next request waits for the store, and the fail mode
-        // decides if it is still down.
-        t.known = false;
-      } finally {
-        t.inflight -= rate;
+/** One `limit(id, { rate })` of `rate` requests already decided, and what its answer says. */
+async function send(t: Tally, ratelimit: Ratelimit, identifier: string, rate: number) {
+  t.inflight += rate;
+  try {
+    const answer = await ratelimit.limit(identifier, { rate });
+    await answer.pending;
+    // A timeout resolves with success: true; it means "not counted", not "allowed".
+    if (answer.reason === 'timeout') t.known = false;
+    return answer;
+  } catch (error) {
+    // Not counted, and not known: the next request waits for the store, and the fail mode
+    // decides if it is still down.
+    t.known = false;
+    throw error;
+  } finally {
+    t.inflight -= rate;
+  }
+}
+
+/** How long one request keeps sending what other requests allowed before leaving it to the next. */
+const FLUSH_SPAN_MS = 5_000;
+
+/**
+ * Send what was allowed here, batched, until nothing is owed (or FLUSH_SPAN_MS has passed: the
+ * next request takes over). The promise is for the caller's own `waitUntil`, and undefined when
+ * another request's send is already under way: workerd cancels a request that awaits a promise
+ * another request's I/O resolves ("the Worker's code had hung"), so no request ever waits on
+ * another's; they share the tally, a plain object, and nothing else.
+ */
+function flush(t: Tally, ratelimit: Ratelimit, identifier: string): Promise<void> | undefined {
+  if (t.flushing || t.unsent === 0) return undefined;
+  t.flushing = true;
+  return (async () => {
+    const started = Date.now();
+    try {
+      while (t.unsent > 0 && Date.now() - started < FLUSH_SPAN_MS) {
+        const rate = t.unsent;
+        t.unsent = 0;
+        const answer = await send(t, ratelimit, identifier, rate).catch(() => undefined);
+        // A refused batch means the window filled meanwhile: blocked until it frees.
+        if (answer && answer.reason !== 'timeout')
+          learn(t, { ...answer, remaining: answer.success ? answer.remaining : 0 });
       }
+    } finally {
+      t.flushing = false;
     }
-    t.flushing = undefined;
   })();
-  return t.flushing;
+}
+
+/** Until no batch of `counters` is in flight (polling the tallies), or `timeoutMs`. */
+async function settled(tallies: readonly Tally[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (tallies.some((t) => t.inflight > 0) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
 /**
@@ -223,22 +252,24 @@ export function upstashQuotaStore(options: UpstashQuotaStoreOptions): QuotaStore
         return { status: 'checked', verdicts, pending, local: true } satisfies QuotaOutcome;
       }
 
-      // Ask the store and wait, once what was allowed here has reached it (so it counts it).
-      await Promise.all(
-        counters.map(({ check, ratelimit, tally }) => flush(tally, ratelimit, check.identifier)),
+      // Ask the store and wait: once the batches other requests sent have been answered (so the
+      // store's count has them), this request's own, with what is still unsent, as one `rate`.
+      await settled(
+        counters.map((c) => c.tally),
+        options.timeoutMs,
       );
-      // All counters in parallel: one round trip of latency whatever the number of quotas.
-      const settled = await Promise.allSettled(
-        counters.map(({ check, ratelimit }) => ratelimit.limit(check.identifier)),
+      const answers = await Promise.allSettled(
+        counters.map(({ check, ratelimit, tally }) => {
+          const rate = tally.unsent + 1;
+          tally.unsent = 0;
+          return send(tally, ratelimit, check.identifier, rate);
+        }),
       );
-      const pending = Promise.allSettled(
-        settled.map((s) => (s.status === 'fulfilled' ? s.value.pending : undefined)),
-      );
+      const pending = Promise.resolve();
       const verdicts: QuotaVerdict[] = [];
-      for (const [i, s] of settled.entries()) {
+      for (const [i, s] of answers.entries()) {
         const { check, tally } = counters[i] as (typeof counters)[number];
         if (s.status === 'rejected') return unavailable(s.reason, pending);
-        // A timeout resolves with success: true; it means "not checked", not "allowed".
         if (s.value.reason === 'timeout')
           return {
             status: 'unavailable',
