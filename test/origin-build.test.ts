@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,4 +125,46 @@ describe('the compiled origin (npm run build:origin)', () => {
     const code = await new Promise((resolve) => api?.once('exit', resolve));
     expect(code).toBe(0);
   }, 60_000);
+
+  it('runs every command the docs tell an operator to run in our image, as the image has it', () => {
+    // `docker compose exec|run [options] <service> <command…>` for the services built from
+    // origin/Dockerfile. The image has no tsx and no sources: `npm run …` there fails.
+    const ours = new Set(['api', 'api-2', 'backup', 'migrate', 'metabase-setup']);
+    const docs = [
+      'README.md',
+      ...readdirSync(join(root, 'docs')).map((f) => `docs/${f}`),
+      'tunnel/README.md',
+    ].filter((f) => f.endsWith('.md'));
+    const commands: { doc: string; service: string; command: string }[] = [];
+    for (const doc of docs) {
+      const text = readFileSync(join(root, doc), 'utf8').replace(/\\\n\s*/g, ' ');
+      for (const m of text.matchAll(
+        /docker compose (?:exec|run)((?: +-\S+(?: +(?!-)\S+=\S+|(?: +"[^"]*"))?)*) +([a-z0-9-]+)(?: +([^`#|\n]*))?/g,
+      )) {
+        const service = m[2] ?? '';
+        if (ours.has(service)) commands.push({ doc, service, command: (m[3] ?? '').trim() });
+      }
+    }
+    expect(commands.length).toBeGreaterThan(5);
+    for (const { doc, service, command } of commands) {
+      const where = `${doc}: docker compose … ${service} ${command}`;
+      expect(command, where).not.toMatch(/^(npm|npx|tsx)\b/);
+      const script = /^node (dist\/\S+\.js)/.exec(command)?.[1];
+      if (script) expect(existsSync(join(out, script)), where).toBe(true);
+    }
+  });
+
+  it('runs the operator CLIs with plain node from dist/ (keys list)', () => {
+    const keys = spawnSync(process.execPath, ['dist/origin/auth/cli/keys.js', 'list'], {
+      cwd: out,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        DATABASE_URL: database.url,
+        LOG_LEVEL: 'warn',
+      },
+    });
+    expect({ status: keys.status, stderr: keys.stderr }).toEqual({ status: 0, stderr: '' });
+  });
 });
