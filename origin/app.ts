@@ -50,6 +50,8 @@ export type AppDeps = {
   edgeAssertionPreviousSecret?: string | undefined;
   /** ANONYMOUS_ACCESS, for the no-edge mode (behind the edge the assertion decides). */
   anonymousAccess?: boolean;
+  /** TILE_CLUSTER_MAX_ZOOM (origin/env.ts); DEFAULT_CLUSTER_MAX_ZOOM when unset. */
+  tileClusterMaxZoom?: number;
   /** Cloudflare Access (CF_ACCESS_TEAM_DOMAIN + CF_ACCESS_AUD): checked first when given. */
   cfAccess?: CfAccessOptions | undefined;
 };
@@ -67,6 +69,7 @@ export function createApp({
   edgeAssertionPreviousSecret,
   anonymousAccess = true,
   cfAccess: cfAccessOptions,
+  tileClusterMaxZoom,
 }: AppDeps) {
   const identityConfig = identity ?? identityConfigFrom({});
   const deps: Deps = {
@@ -74,6 +77,7 @@ export function createApp({
     logger,
     metrics: metrics ?? createMetrics(),
     ops: ops ?? opsConfigFrom({}),
+    ...(tileClusterMaxZoom === undefined ? {} : { tileClusterMaxZoom }),
   };
   const app = createRouter();
 

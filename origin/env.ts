@@ -39,6 +39,12 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: wholeNumber(0, 65535).default(3000),
   /**
+   * Vector tiles at this zoom and below carry aggregated cells (count, median price) instead of
+   * points (origin/routes/tiles/tile.ts); above it, points, or cells where a tile holds more
+   * listings than a tile can carry. 0..22.
+   */
+  TILE_CLUSTER_MAX_ZOOM: wholeNumber(0, 22).default(10),
+  /**
    * A second listener serving only GET /metrics, for Prometheus on the private network
    * (origin/http/metrics-listener.ts): never routed by the tunnel, and it asks for
    * `Authorization: Bearer $METRICS_TOKEN`. Unset: no such listener (GET /metrics on PORT still

@@ -60,6 +60,7 @@ const app = createApp({
   edgeAssertionSecret: env.EDGE_ASSERTION_SECRET,
   edgeAssertionPreviousSecret: env.EDGE_ASSERTION_SECRET_PREVIOUS,
   anonymousAccess: env.ANONYMOUS_ACCESS,
+  tileClusterMaxZoom: env.TILE_CLUSTER_MAX_ZOOM,
   cfAccess:
     env.CF_ACCESS_TEAM_DOMAIN && env.CF_ACCESS_AUD
       ? { teamDomain: env.CF_ACCESS_TEAM_DOMAIN, audience: env.CF_ACCESS_AUD }

@@ -6,13 +6,13 @@ import { type ServerType, serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticSource, writeSyntheticCsv } from '../bench/synthetic.js';
 import { createApp } from '../origin/app.js';
 import { declareShippedSources } from '../origin/bootstrap.js';
 import { projectRoot } from '../origin/etl/fetch-input.js';
 import { runSource } from '../origin/etl/run.js';
 import { upsertSource } from '../origin/etl/sources.js';
 import { createLogger } from '../origin/logger.js';
+import { syntheticSource, writeSyntheticCsv } from '../scripts/lib/synthetic.js';
 import { launchChromium } from './support/browser.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 
@@ -182,5 +182,73 @@ describe('the map viewer in Chromium', () => {
     expect(
       consoleProblems.filter((m) => /Content Security Policy|Refused to|pageerror/.test(m)),
     ).toEqual([]);
+  });
+
+  it('draws cells with their counts when zoomed out, and points again when zoomed in (issue 16)', async () => {
+    await page.goto(`${base}/`, { waitUntil: 'load', timeout: 60_000 });
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, {
+      timeout: 60_000,
+    });
+    await page.evaluate(() =>
+      (window as unknown as { __map: { jumpTo(o: unknown): void } }).__map.jumpTo({
+        center: [-122.3, 47.5],
+        zoom: 8,
+      }),
+    );
+    const cells = await page.waitForFunction(
+      () => {
+        // biome-ignore lint/suspicious/noExplicitAny: the page's own handle
+        const map = (window as any).__map;
+        if (!map?.loaded() || !map.areTilesLoaded()) return false;
+        const drawn = map.queryRenderedFeatures({ layers: ['listing-clusters'] });
+        if (drawn.length === 0) return false;
+        return {
+          cells: drawn.length,
+          listings: drawn.reduce(
+            (n: number, f: { properties: { count: number } }) => n + f.properties.count,
+            0,
+          ),
+          points: map.queryRenderedFeatures({ layers: ['listings'] }).length,
+        };
+      },
+      undefined,
+      { timeout: 60_000, polling: 250 },
+    );
+    const drawn = (await cells.jsonValue()) as { cells: number; listings: number; points: number };
+    // Zoomed out, the sample's 21,597 sales are cells standing for them, not points.
+    expect(drawn.points).toBe(0);
+    expect(drawn.cells).toBeGreaterThan(10);
+    expect(drawn.listings).toBeGreaterThan(10_000);
+    mkdirSync(join(projectRoot, 'test/artifacts'), { recursive: true });
+    await page.screenshot({ path: join(projectRoot, 'test/artifacts/viewer-clusters.png') });
+
+    // A click on a cell says how many listings it holds, and zooms in towards them.
+    const target = await page.evaluate(() => {
+      // biome-ignore lint/suspicious/noExplicitAny: the page's own handle
+      const map = (window as any).__map;
+      let best: { x: number; y: number; count: number } | undefined;
+      for (const f of map.queryRenderedFeatures({ layers: ['listing-clusters'] })) {
+        const p = map.project(f.geometry.coordinates);
+        if (!best || f.properties.count > best.count)
+          best = { x: p.x, y: p.y, count: f.properties.count };
+      }
+      const box = map.getCanvas().getBoundingClientRect();
+      return best ? { x: box.left + best.x, y: box.top + best.y, count: best.count } : undefined;
+    });
+    expect(target).toBeDefined();
+    await page.mouse.click(target?.x ?? 0, target?.y ?? 0);
+    const popup = page.locator('.maplibregl-popup .popup.cluster');
+    await popup.waitFor({ state: 'visible', timeout: 30_000 });
+    // The cell under the pointer (circles of neighbouring cells can overlap the biggest one).
+    expect(Number(await popup.getAttribute('data-count'))).toBeGreaterThan(0);
+    expect(await popup.locator('.price').textContent()).toMatch(/median \$[\d,]+/);
+    // Zoomed in past the cells' zoom, points again.
+    await page.evaluate(() =>
+      (window as unknown as { __map: { jumpTo(o: unknown): void } }).__map.jumpTo({
+        center: [-122.3, 47.6],
+        zoom: 13,
+      }),
+    );
+    expect((await renderedListings()).length).toBeGreaterThan(0);
   });
 });

@@ -13,6 +13,8 @@ export type Deps = {
   metrics: Metrics;
   /** Where the data lives and where the backup job reports, for readiness. */
   ops: OpsConfig;
+  /** Tiles at this zoom and below are aggregated cells (TILE_CLUSTER_MAX_ZOOM; tile.ts). */
+  tileClusterMaxZoom?: number;
 };
 
 export type AppEnv = { Variables: { requestId: string; deps: Deps } };

@@ -64,6 +64,10 @@ export const listings = pgTable(
     closeDate: date('close_date'),
     modificationTimestamp: timestamp('modification_timestamp', { withTimezone: true }),
     geom: geometryColumn('geom', 'Point'),
+    /** geom in Web Mercator, generated (migration 0008): what tiles are cut from. */
+    geom3857: geometryColumn('geom_3857', 'Point', 3857).generatedAlwaysAs(
+      sql`ST_Transform(geom, 3857)`,
+    ),
     extra: jsonb('extra').notNull().default(sql`'{}'::jsonb`),
     lastRunId: integer('last_run_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -72,6 +76,7 @@ export const listings = pgTable(
   (t) => [
     uniqueIndex('listings_source_key_uq').on(t.sourceId, t.sourceKey),
     index('listings_geom_gist').using('gist', t.geom),
+    index('listings_geom_3857_gist').using('gist', t.geom3857),
     index('listings_status_type_idx').on(t.standardStatus, t.propertyType),
     index('listings_list_price_idx').on(t.listPrice),
     index('listings_close_price_idx').on(t.closePrice),

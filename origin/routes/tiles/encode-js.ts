@@ -2,7 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import vtpbf from 'vt-pbf';
 import type { Database } from '../../db/database.js';
 import type { TileAddress } from './params.js';
-import { type ListingsTile, TILE_EXTENT, TILE_LAYER } from './tile.js';
+import { CLUSTER_LAYER, type ListingsTile, TILE_EXTENT, TILE_LAYER } from './tile.js';
 
 /**
  * The vector-tile encoder for the embedded PGlite default only. PGlite's PostGIS is built without
@@ -46,15 +46,20 @@ export async function encodeListingsTileJs(
     env AS (SELECT ST_TileEnvelope(${tile.z}::int, ${tile.x}::int, ${tile.y}::int) AS e)
     SELECT h.id, h.standard_status, h.property_type, h.list_price, h.close_price, h.price,
            h.bedrooms_total, h.living_area, h.price_per_sqft,
-           round((ST_X(m.g) - ST_XMin(env.e)) * ${TILE_EXTENT} / (ST_XMax(env.e) - ST_XMin(env.e)))::int AS px,
-           round((ST_YMax(env.e) - ST_Y(m.g)) * ${TILE_EXTENT} / (ST_YMax(env.e) - ST_YMin(env.e)))::int AS py
+           ${pixelsSql('h.geom')}
     FROM hits h
     CROSS JOIN env
-    CROSS JOIN LATERAL (SELECT ST_Transform(h.geom, 3857) AS g) m
-    ORDER BY hashint8(h.id), h.id`);
+    ORDER BY h.id`);
 
   const kept = rows.slice(0, cap);
-  if (kept.length === 0) return { bytes: new Uint8Array(0), features: 0, truncated: false };
+  if (kept.length === 0)
+    return {
+      bytes: new Uint8Array(0),
+      features: 0,
+      listings: 0,
+      layer: TILE_LAYER,
+      truncated: false,
+    };
   const features: VtFeature[] = kept.map((r) => {
     const tags: Record<string, string | number> = {};
     // The same properties as ST_AsMVT writes; like it, a NULL is left out rather than written.
@@ -78,5 +83,65 @@ export async function encodeListingsTileJs(
     { [TILE_LAYER]: { features } },
     { version: 2, extent: TILE_EXTENT },
   );
-  return { bytes: new Uint8Array(bytes), features: features.length, truncated: rows.length > cap };
+  return {
+    bytes: new Uint8Array(bytes),
+    features: features.length,
+    listings: features.length,
+    layer: TILE_LAYER,
+    truncated: rows.length > cap,
+  };
+}
+
+/** A Web Mercator point's tile pixels, rounded as ST_AsMVTGeom rounds (`env.e` the tile). */
+function pixelsSql(geom: string): SQL {
+  return sql.raw(`round((ST_X(${geom}) - ST_XMin(env.e)) * ${TILE_EXTENT} / (ST_XMax(env.e) - ST_XMin(env.e)))::int AS px,
+           round((ST_YMax(env.e) - ST_Y(${geom})) * ${TILE_EXTENT} / (ST_YMax(env.e) - ST_YMin(env.e)))::int AS py`);
+}
+
+/** The cells of a tile (tile.ts, tileCellsSql) encoded as CLUSTER_LAYER, for PGlite. */
+export async function encodeCellsTileJs(
+  db: Database,
+  cells: SQL,
+  tile: TileAddress,
+): Promise<ListingsTile> {
+  const rows = await db.rows<{
+    id: number | string;
+    count: number;
+    median_price: number | null;
+    px: number;
+    py: number;
+  }>(sql`
+    WITH cells AS (${cells}),
+    env AS (SELECT ST_TileEnvelope(${tile.z}::int, ${tile.x}::int, ${tile.y}::int) AS e)
+    SELECT c.id, c.count, c.median_price, ${pixelsSql('c.geom')}
+    FROM cells c CROSS JOIN env
+    ORDER BY c.id`);
+  if (rows.length === 0)
+    return {
+      bytes: new Uint8Array(0),
+      features: 0,
+      listings: 0,
+      layer: CLUSTER_LAYER,
+      truncated: false,
+    };
+  const features: VtFeature[] = rows.map((r) => ({
+    id: Number(r.id),
+    type: 1,
+    geometry: [[r.px, r.py]],
+    tags: {
+      count: Number(r.count),
+      ...(r.median_price === null ? {} : { median_price: r.median_price }),
+    },
+  }));
+  const bytes = vtpbf.fromGeojsonVt(
+    { [CLUSTER_LAYER]: { features } },
+    { version: 2, extent: TILE_EXTENT },
+  );
+  return {
+    bytes: new Uint8Array(bytes),
+    features: features.length,
+    listings: rows.reduce((n, r) => n + Number(r.count), 0),
+    layer: CLUSTER_LAYER,
+    truncated: false,
+  };
 }

@@ -11,7 +11,7 @@ import {
   tilePathSchema,
   tileQuerySchema,
 } from './params.js';
-import { listingsTile, MAX_FEATURES_PER_TILE } from './tile.js';
+import { CLUSTER_GRID, CLUSTER_LAYER, listingsTile, MAX_FEATURES_PER_TILE } from './tile.js';
 import { listingsExtent, listingsTileJson, publicBaseUrl } from './tilejson.js';
 
 /**
@@ -26,7 +26,7 @@ const tileRoute = createRoute({
   method: 'get',
   path: '/listings/{z}/{x}/{y}.mvt',
   summary: 'A vector tile of listings',
-  description: `Mapbox Vector Tile (layer \`listings\`, points). At most ${MAX_FEATURES_PER_TILE} features: a denser tile holds a deterministic sample (by a hash of the id, so points seen at one zoom stay at the next) and says \`X-Tile-Truncated: true\`. An empty tile is 200 with an empty body.`,
+  description: `Mapbox Vector Tile. Up to TILE_CLUSTER_MAX_ZOOM (10 by default) the layer \`${CLUSTER_LAYER}\`: one feature per cell of a ${CLUSTER_GRID} × ${CLUSTER_GRID} grid with listings in it, with \`count\` and \`median_price\`. Above it the layer \`listings\` (points, feature id = listing id), or cells again where more than ${MAX_FEATURES_PER_TILE} listings fall in the tile: no tile is a sample (\`X-Tile-Truncated\` is always false). \`X-Tile-Layer\` says which; \`X-Tile-Listings\` how many listings the features stand for. An empty tile is 200 with an empty body.`,
   request: { params: tilePathSchema, query: tileQuerySchema },
   responses: {
     200: {
@@ -37,7 +37,15 @@ const tileRoute = createRoute({
         'X-Tile-Features': { schema: { type: 'integer' }, description: 'features in the tile' },
         'X-Tile-Truncated': {
           schema: { type: 'string', enum: ['true', 'false'] },
-          description: 'whether the cap cut the tile',
+          description: 'always false: a tile too dense for points carries cells',
+        },
+        'X-Tile-Layer': {
+          schema: { type: 'string', enum: ['listings', 'listing_clusters'] },
+          description: 'the layer the tile carries',
+        },
+        'X-Tile-Listings': {
+          schema: { type: 'integer' },
+          description: 'listings the features stand for',
         },
       },
     },
@@ -89,7 +97,12 @@ tileRoutes.get('/listings/:z/:x/:y{[^/]+\\.mvt}', async (c) => {
   const address = checkTileAddress(path.data);
   const filters = checkTileFilters(query.data);
 
-  const tile = await listingsTile(c.get('deps').db, { ...address, ...filters });
+  const deps = c.get('deps');
+  const tile = await listingsTile(deps.db, {
+    ...address,
+    ...filters,
+    ...(deps.tileClusterMaxZoom === undefined ? {} : { clusterMaxZoom: deps.tileClusterMaxZoom }),
+  });
   const etag = etagOf(tile.bytes);
   const headers = {
     'Content-Type': MVT,
@@ -97,6 +110,8 @@ tileRoutes.get('/listings/:z/:x/:y{[^/]+\\.mvt}', async (c) => {
     ETag: etag,
     'X-Tile-Features': String(tile.features),
     'X-Tile-Truncated': String(tile.truncated),
+    'X-Tile-Layer': tile.layer,
+    'X-Tile-Listings': String(tile.listings),
   };
   if (notModified(c, etag)) return c.body(null, 304, headers);
   // Empty tiles are 200 with no body, not 204: caches (the edge's included) keep a 200 without
@@ -113,6 +128,9 @@ tileRoutes.openapi(tileJsonRoute, async (c) => {
       baseUrl: publicBaseUrl(c.req.url, { get: (name) => c.req.header(name) }),
       query: tileFilterQuery(filters),
       extent,
+      ...(c.get('deps').tileClusterMaxZoom === undefined
+        ? {}
+        : { clusterMaxZoom: c.get('deps').tileClusterMaxZoom }),
     }),
   );
   const etag = etagOf(body);

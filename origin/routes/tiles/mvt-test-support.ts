@@ -40,10 +40,24 @@ export function tileOf(lon: number, lat: number, z: number): { z: number; x: num
   return { z, x: Math.floor(px / 4096), y: Math.floor(py / 4096) };
 }
 
+/** Whether a point is in the tile itself, as a cell tile counts it (left and top edges in). */
+export function inTile(lon: number, lat: number, z: number, x: number, y: number): boolean {
+  const [px, py] = tilePixel(lon, lat, z, x, y);
+  return px >= 0 && px < 4096 && py >= 0 && py < 4096;
+}
+
 /** Every feature of layer `listings`, with its point in tile pixels. */
 export function decodeListings(bytes: Uint8Array): { extent: number; features: DecodedFeature[] } {
+  return decodeLayer(bytes, 'listings');
+}
+
+/** Every feature of a layer (`listings`, `listing_clusters`), with its point in tile pixels. */
+export function decodeLayer(
+  bytes: Uint8Array,
+  name: string,
+): { extent: number; features: DecodedFeature[] } {
   const tile = new VectorTile(new PbfReader(bytes));
-  const layer = tile.layers.listings;
+  const layer = tile.layers[name];
   if (!layer) return { extent: 4096, features: [] };
   const features: DecodedFeature[] = [];
   for (let i = 0; i < layer.length; i++) {

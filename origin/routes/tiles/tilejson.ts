@@ -1,7 +1,15 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
 import { MAX_ZOOM } from './params.js';
-import { TILE_FIELDS, TILE_LAYER } from './tile.js';
+import {
+  CLUSTER_FIELDS,
+  CLUSTER_GRID,
+  CLUSTER_LAYER,
+  DEFAULT_CLUSTER_MAX_ZOOM,
+  MAX_FEATURES_PER_TILE,
+  TILE_FIELDS,
+  TILE_LAYER,
+} from './tile.js';
 
 /** Deepest zoom the tiles are made for; MapLibre over-zooms past it (points need no more detail). */
 export const TILEJSON_MAXZOOM = 16;
@@ -44,10 +52,21 @@ export function publicBaseUrl(
   return `${validProto ?? url.protocol.replace(':', '')}://${validHost ?? url.host}`;
 }
 
-export type TileJsonParams = { baseUrl: string; query: string; extent: Extent | undefined };
+export type TileJsonParams = {
+  baseUrl: string;
+  query: string;
+  extent: Extent | undefined;
+  /** TILE_CLUSTER_MAX_ZOOM. */
+  clusterMaxZoom?: number;
+};
 
 /** TileJSON 3.0.0 for the listings tiles (https://github.com/mapbox/tilejson-spec/tree/master/3.0.0). */
-export function listingsTileJson({ baseUrl, query, extent }: TileJsonParams) {
+export function listingsTileJson({
+  baseUrl,
+  query,
+  extent,
+  clusterMaxZoom = DEFAULT_CLUSTER_MAX_ZOOM,
+}: TileJsonParams) {
   // With no data yet, the whole Web Mercator world: bounds must be there for clients to fit to.
   const bounds: Extent = extent ?? [-180, -85.051129, 180, 85.051129];
   const [x0, y0, x1, y1] = bounds;
@@ -57,8 +76,7 @@ export function listingsTileJson({ baseUrl, query, extent }: TileJsonParams) {
   return {
     tilejson: '3.0.0',
     name: 'estate-edge listings',
-    description:
-      'Listings as points; properties as in vector_layers. Empty tiles are 200 with an empty body.',
+    description: `Listings as cells (${CLUSTER_LAYER}: count and median price) up to zoom ${clusterMaxZoom}, as points (${TILE_LAYER}) above it; a tile too dense for points carries cells too, so no tile is a sample. Empty tiles are 200 with an empty body.`,
     scheme: 'xyz',
     tiles: [`${baseUrl}/v1/tiles/listings/{z}/{x}/{y}.mvt${query}`],
     minzoom: 0,
@@ -68,10 +86,17 @@ export function listingsTileJson({ baseUrl, query, extent }: TileJsonParams) {
     vector_layers: [
       {
         id: TILE_LAYER,
-        description: `Listings (feature id = listing id). Valid zooms 0..${MAX_ZOOM}.`,
-        minzoom: 0,
+        description: `Listings (feature id = listing id), from zoom ${clusterMaxZoom + 1}, in tiles with at most ${MAX_FEATURES_PER_TILE} of them. Valid zooms 0..${MAX_ZOOM}.`,
+        minzoom: Math.min(clusterMaxZoom + 1, TILEJSON_MAXZOOM),
         maxzoom: TILEJSON_MAXZOOM,
         fields: TILE_FIELDS,
+      },
+      {
+        id: CLUSTER_LAYER,
+        description: `The listings of each cell of a ${CLUSTER_GRID} × ${CLUSTER_GRID} grid per tile: count (how many), median_price (close price when closed, else list price), at their mean position. Every tile up to zoom ${clusterMaxZoom}, and any denser tile above it.`,
+        minzoom: 0,
+        maxzoom: TILEJSON_MAXZOOM,
+        fields: CLUSTER_FIELDS,
       },
     ],
   };

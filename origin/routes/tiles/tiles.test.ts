@@ -3,15 +3,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticSource, writeSyntheticCsv } from '../../../bench/synthetic.js';
+import { syntheticSource, writeSyntheticCsv } from '../../../scripts/lib/synthetic.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
 import { createApp } from '../../app.js';
 import { declareShippedSources } from '../../bootstrap.js';
 import { runSource } from '../../etl/run.js';
 import { upsertSource } from '../../etl/sources.js';
 import { createLogger } from '../../logger.js';
-import { decodeListings, inBufferedTile, tileOf, tilePixel } from './mvt-test-support.js';
-import { MAX_FEATURES_PER_TILE, tileHitsSql } from './tile.js';
+import {
+  decodeLayer,
+  decodeListings,
+  inBufferedTile,
+  inTile,
+  tileOf,
+  tilePixel,
+} from './mvt-test-support.js';
+import {
+  CLUSTER_GRID,
+  CLUSTER_LAYER,
+  listingsTile,
+  MAX_FEATURES_PER_TILE,
+  tileCellsSql,
+  tileHitsSql,
+} from './tile.js';
 
 /**
  * The listings tiles against real PostGIS, with the King County sample (21,597 closed sales)
@@ -110,30 +124,77 @@ describe('GET /v1/tiles/listings/{z}/{x}/{y}.mvt', () => {
     }
   });
 
-  it('caps a dense tile at the feature limit with a sample that nests across zooms, and says so', async () => {
+  it('draws a dense tile as cells standing for every listing in it, with counts and median prices (issue 16)', async () => {
     const parent = tileOf(SEATTLE[0], SEATTLE[1], 8);
-    const expected = expectedIn(parent.z, parent.x, parent.y);
-    expect(expected.length).toBeGreaterThan(MAX_FEATURES_PER_TILE);
-    const { res, decoded } = await getTile(`${parent.z}/${parent.x}/${parent.y}.mvt`);
-    expect(res.headers.get('x-tile-truncated')).toBe('true');
-    expect(res.headers.get('x-tile-features')).toBe(String(MAX_FEATURES_PER_TILE));
-    expect(decoded.features).toHaveLength(MAX_FEATURES_PER_TILE);
-    const ids = new Set(decoded.features.map((f) => f.id));
-    expect(ids.size).toBe(MAX_FEATURES_PER_TILE);
-    const allowed = new Set(expected.map((l) => l.id));
-    expect([...ids].every((id) => allowed.has(id))).toBe(true);
+    const members = all.filter((l) => inTile(l.lon, l.lat, parent.z, parent.x, parent.y));
+    expect(members.length).toBeGreaterThan(MAX_FEATURES_PER_TILE);
+    const { res, bytes } = await getTile(`${parent.z}/${parent.x}/${parent.y}.mvt`);
+    expect(res.headers.get('x-tile-truncated')).toBe('false');
+    expect(res.headers.get('x-tile-layer')).toBe(CLUSTER_LAYER);
+    expect(bytes.byteLength).toBeLessThan(512 * 1024);
+    const cells = decodeLayer(bytes, CLUSTER_LAYER).features;
+    expect(decodeListings(bytes).features).toEqual([]);
+    // Every listing of the tile is in exactly one cell: the counts add up, per cell too.
+    expect(cells.reduce((n, c) => n + Number(c.properties.count), 0)).toBe(members.length);
+    expect(Number(res.headers.get('x-tile-listings'))).toBe(members.length);
+    const expected = new Map<number, number[]>();
+    const perRow = 2 ** parent.z * CLUSTER_GRID;
+    for (const l of members) {
+      const [px, py] = tilePixel(l.lon, l.lat, parent.z, parent.x, parent.y);
+      const cx = Math.min(CLUSTER_GRID - 1, Math.floor((px * CLUSTER_GRID) / 4096));
+      const cy = Math.min(CLUSTER_GRID - 1, Math.floor((py * CLUSTER_GRID) / 4096));
+      const id = (parent.y * CLUSTER_GRID + cy) * perRow + parent.x * CLUSTER_GRID + cx;
+      const prices = expected.get(id) ?? [];
+      prices.push(price(l) ?? Number.NaN);
+      expected.set(id, prices);
+    }
+    expect(cells.map((c) => c.id).sort((a, b) => a - b)).toEqual(
+      [...expected.keys()].sort((a, b) => a - b),
+    );
+    for (const cell of cells) {
+      const prices = (expected.get(cell.id) ?? []).filter((p) => !Number.isNaN(p));
+      expect(cell.properties.count).toBe(expected.get(cell.id)?.length);
+      const sorted = prices.sort((a, b) => a - b);
+      const mid = (sorted.length - 1) / 2;
+      const median = ((sorted[Math.floor(mid)] ?? 0) + (sorted[Math.ceil(mid)] ?? 0)) / 2;
+      expect(cell.properties.median_price).toBeCloseTo(median, 1);
+    }
     // Deterministic: the same request gives the same bytes (and ETag).
     const again = await getTile(`${parent.z}/${parent.x}/${parent.y}.mvt`);
     expect(again.res.headers.get('etag')).toBe(res.headers.get('etag'));
-    // Nesting: every listing drawn at z8 that lies in a z9 child is drawn there too.
-    const child = tileOf(SEATTLE[0], SEATTLE[1], 9);
-    const inChild = await getTile(`${child.z}/${child.x}/${child.y}.mvt`);
-    const childIds = new Set(inChild.decoded.features.map((f) => f.id));
-    const shownAbove = expected.filter(
-      (l) => ids.has(l.id) && inBufferedTile(l.lon, l.lat, child.z, child.x, child.y),
-    );
-    expect(shownAbove.length).toBeGreaterThan(1000);
-    expect(shownAbove.every((l) => childIds.has(l.id))).toBe(true);
+  });
+
+  it('draws every zoom from 0 to 14 completely: cells up to 10, points above where they fit', async () => {
+    for (let zoom = 0; zoom <= 14; zoom += 1) {
+      const { z, x, y } = tileOf(SEATTLE[0], SEATTLE[1], zoom);
+      const { res, bytes } = await getTile(`${z}/${x}/${y}.mvt`);
+      const layer = res.headers.get('x-tile-layer');
+      expect({ zoom, truncated: res.headers.get('x-tile-truncated') }).toEqual({
+        zoom,
+        truncated: 'false',
+      });
+      expect(bytes.byteLength).toBeLessThan(512 * 1024);
+      if (zoom <= 10) expect({ zoom, layer }).toEqual({ zoom, layer: CLUSTER_LAYER });
+      const inside = all.filter((l) => inTile(l.lon, l.lat, z, x, y)).length;
+      if (layer === CLUSTER_LAYER) expect(Number(res.headers.get('x-tile-listings'))).toBe(inside);
+      else expect(decodeListings(bytes).features.length).toBe(expectedIn(z, x, y).length);
+    }
+  });
+
+  it('carries cells above the cluster zoom when a tile holds more listings than points allow', async () => {
+    const { z, x, y } = tileOf(SEATTLE[0], SEATTLE[1], 12);
+    const points = await listingsTile(t.db, { z, x, y });
+    expect(points.layer).toBe('listings');
+    const dense = await listingsTile(t.db, { z, x, y, maxFeatures: 10 });
+    expect(dense).toMatchObject({ layer: CLUSTER_LAYER, truncated: false });
+    expect(dense.listings).toBe(all.filter((l) => inTile(l.lon, l.lat, z, x, y)).length);
+    // TILE_CLUSTER_MAX_ZOOM moves the switch (Active: few enough for points at z9).
+    const lower = await listingsTile(t.db, {
+      ...tileOf(SEATTLE[0], SEATTLE[1], 9),
+      clusterMaxZoom: 8,
+      status: ['Active'],
+    });
+    expect(lower.layer).toBe('listings');
   });
 
   it('applies the status, type and price filters exactly', async () => {
@@ -192,14 +253,18 @@ describe('GET /v1/tiles/listings/{z}/{x}/{y}.mvt', () => {
     expect(stale.res.status).toBe(200);
   });
 
-  it('finds the tile listings through the GiST index on geom', async () => {
-    const { z, x, y } = tileOf(SEATTLE[0], SEATTLE[1], 14);
-    const [row] = await t.db.rows<{ 'QUERY PLAN': unknown }>(
-      sql`EXPLAIN (FORMAT JSON) ${tileHitsSql({ z, x, y }, MAX_FEATURES_PER_TILE)}`,
-    );
-    const plan = JSON.stringify(row?.['QUERY PLAN']);
-    expect(plan).toContain('listings_geom_gist');
-    expect(plan).not.toContain('"Seq Scan"');
+  it('finds points and cells through the GiST index on the stored Web Mercator point', async () => {
+    for (const query of [
+      tileHitsSql(tileOf(SEATTLE[0], SEATTLE[1], 14), MAX_FEATURES_PER_TILE),
+      tileCellsSql(tileOf(SEATTLE[0], SEATTLE[1], 10)),
+    ]) {
+      const [row] = await t.db.rows<{ 'QUERY PLAN': unknown }>(sql`EXPLAIN (FORMAT JSON) ${query}`);
+      const plan = JSON.stringify(row?.['QUERY PLAN']);
+      expect(plan).toContain('listings_geom_3857_gist');
+      expect(plan).not.toContain('"Seq Scan"');
+      // No per-row transform left: the column is stored (migration 0008).
+      expect(plan.toLowerCase()).not.toContain('st_transform');
+    }
   });
 
   const bad: [string, string][] = [

@@ -143,6 +143,31 @@ function addListings() {
   const colors = ['match', ['get', 'standard_status']];
   for (const [status, color] of Object.entries(STATUS_COLORS)) colors.push(status, color);
   colors.push(OTHER_COLOR);
+  // Zoomed out (and in any tile too dense for points) the tiles carry cells: one circle per
+  // cell, its area growing with the listings it stands for, its colour the cell's median price.
+  map.addLayer({
+    id: 'listing-clusters',
+    type: 'circle',
+    source: 'listings',
+    'source-layer': 'listing_clusters',
+    paint: {
+      'circle-color': [
+        'interpolate',
+        ['linear'],
+        ['coalesce', ['get', 'median_price'], 0],
+        250000,
+        '#2f6fb6',
+        600000,
+        '#f2a81d',
+        1500000,
+        '#c0392b',
+      ],
+      'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'count']], 1, 3, 10, 8, 60, 22],
+      'circle-opacity': 0.7,
+      'circle-stroke-color': '#ffffff',
+      'circle-stroke-width': 1,
+    },
+  });
   map.addLayer({
     id: 'listings',
     type: 'circle',
@@ -220,6 +245,35 @@ async function fetchJson(path) {
 }
 
 let openPopup;
+map.on('mouseenter', 'listing-clusters', () => {
+  map.getCanvas().style.cursor = 'pointer';
+});
+map.on('mouseleave', 'listing-clusters', () => {
+  map.getCanvas().style.cursor = '';
+});
+// A cell: how many listings, their median price, and a zoom in towards them.
+map.on('click', 'listing-clusters', (event) => {
+  const feature = event.features?.[0];
+  if (!feature) return;
+  const p = feature.properties;
+  const root = el('div', undefined, 'popup cluster');
+  root.dataset.count = String(p.count);
+  root.append(el('h3', `${number.format(p.count)} listing${p.count === 1 ? '' : 's'}`));
+  root.append(
+    el(
+      'div',
+      p.median_price !== undefined ? `median ${money.format(p.median_price)}` : 'price unknown',
+      'price',
+    ),
+  );
+  openPopup?.remove();
+  openPopup = new maplibregl.Popup({ maxWidth: '240px' })
+    .setLngLat(feature.geometry.coordinates)
+    .setDOMContent(root)
+    .addTo(map);
+  map.easeTo({ center: feature.geometry.coordinates, zoom: map.getZoom() + 2 });
+});
+
 map.on('click', 'listings', async (event) => {
   const feature = event.features?.[0];
   if (!feature) return;
