@@ -30,6 +30,27 @@ export type JobContext = {
   uploader?: BackupUploader | undefined;
 };
 
+/** The bucket the off-site copies go to, and retention prunes; none without BACKUP_S3_BUCKET. */
+function bucketOf(ctx: JobContext): BackupUploader | undefined {
+  return ctx.uploader ?? (ctx.config.s3 ? s3Uploader(ctx.config.s3) : undefined);
+}
+
+/**
+ * A bucket delete that failed is a warning, not a failed job: the backups are safe, local pruning
+ * is done, and the next prune tries again. It says so once, with every file and why.
+ */
+function warnBucketPrune(logger: Logger, pruned: PruneResult): void {
+  if (!pruned.bucket || pruned.bucket.failed.length === 0) return;
+  logger.warn(
+    {
+      event: 'backup.bucket_prune_failed',
+      failed: pruned.bucket.failed,
+      pending: pruned.bucket.pending,
+    },
+    'retention could not delete every copy in the bucket; the next prune tries again',
+  );
+}
+
 export type JobOutcome<T> =
   | { ok: true; value: T }
   | { ok: false; error: string; code: string; busy: boolean };
@@ -68,7 +89,8 @@ export async function runBackupJob(ctx: JobContext): Promise<JobOutcome<RunResul
   let outcome: JobOutcome<RunResult>;
   try {
     const appUrl = requireBackupSettings(config);
-    const uploader = ctx.uploader ?? (config.s3 ? s3Uploader(config.s3) : noopUploader);
+    const bucket = bucketOf(ctx);
+    const uploader = bucket ?? noopUploader;
     const value = await withJobLock(appUrl, async () => {
       logger.info({ event: 'backup.started', encryption: config.encryption }, 'backup started');
       const backups: Backup[] = [];
@@ -101,16 +123,21 @@ export async function runBackupJob(ctx: JobContext): Promise<JobOutcome<RunResul
           logger.info({ event: 'backup.uploaded', source, keys }, `uploaded ${source}`);
         }
       }
-      const pruned = await pruneBackups(config.dir, config.retention);
+      const pruned = await pruneBackups(config.dir, config.retention, new Date(), {
+        bucket,
+        signal: ctx.signal,
+      });
       logger.info(
         {
           event: 'backup.pruned',
           kept: pruned.kept.length,
           removed: pruned.removed.map((b) => b.manifest.file),
           partials_removed: pruned.partialsRemoved,
+          ...(pruned.bucket ? { bucket_deleted: pruned.bucket.deleted } : {}),
         },
         'retention applied',
       );
+      warnBucketPrune(logger, pruned);
       return { backups, uploaded, pruned };
     });
     outcome = { ok: true, value };
@@ -251,16 +278,21 @@ export async function pruneJob(ctx: JobContext): Promise<JobOutcome<PruneResult>
   const { config, logger } = ctx;
   try {
     const lockUrl = config.databaseUrl ?? requireAdminUrl(config);
-    const value = await withJobLock(lockUrl, () => pruneBackups(config.dir, config.retention));
+    const bucket = bucketOf(ctx);
+    const value = await withJobLock(lockUrl, () =>
+      pruneBackups(config.dir, config.retention, new Date(), { bucket, signal: ctx.signal }),
+    );
     logger.info(
       {
         event: 'backup.pruned',
         kept: value.kept.map((b) => basename(b.dumpPath)),
         removed: value.removed.map((b) => basename(b.dumpPath)),
         partials_removed: value.partialsRemoved,
+        ...(value.bucket ? { bucket_deleted: value.bucket.deleted } : {}),
       },
       'retention applied',
     );
+    warnBucketPrune(logger, value);
     return { ok: true, value };
   } catch (error) {
     const outcome = failure(error, ctx.signal);

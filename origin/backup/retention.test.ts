@@ -10,7 +10,14 @@ import {
   type Manifest,
   manifestFileName,
 } from './manifest.js';
-import { isoWeek, planRetention, pruneBackups, type RetentionPolicy } from './retention.js';
+import {
+  BUCKET_PENDING_FILE,
+  isoWeek,
+  planRetention,
+  pruneBackups,
+  type RetentionPolicy,
+} from './retention.js';
+import type { BackupUploader } from './upload.js';
 
 const at = (iso: string) => ({ createdAt: new Date(iso), name: iso });
 const names = (list: { name: string }[]) => list.map((b) => b.name);
@@ -236,6 +243,35 @@ describe('pruneBackups', () => {
     expect(result.partialsRemoved).toEqual([old]);
     expect(readdirSync(dir)).toContain(fresh);
     expect(result.kept).toHaveLength(1);
+  });
+
+  it('ignores a pending-deletes file that is not its own, and deletes only the removed backups', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'estate-prune-'));
+    dirs.push(dir);
+    const older = backupAt(dir, 'app', '2024-05-01T02:00:00Z');
+    backupAt(dir, 'app', '2024-05-02T02:00:00Z');
+    // Hand-edited: a path and a pattern where only plain file names belong.
+    writeFileSync(join(dir, BUCKET_PENDING_FILE), JSON.stringify([['../etc/passwd', '*']]));
+    const removed: string[] = [];
+    const bucket: BackupUploader = {
+      upload: async () => [],
+      remove: async (name) => {
+        removed.push(name);
+        return `prefix/${name}`;
+      },
+    };
+
+    const result = await pruneBackups(dir, { daily: 1, weekly: 0, monthly: 0 }, new Date(), {
+      bucket,
+    });
+
+    expect(removed).toEqual([`${older}.manifest.json`, `${older}.dump`]);
+    expect(result.bucket).toEqual({
+      deleted: [`prefix/${older}.manifest.json`, `prefix/${older}.dump`],
+      failed: [],
+      pending: [],
+    });
+    expect(readdirSync(dir)).not.toContain(BUCKET_PENDING_FILE);
   });
 
   it('leaves a directory that does not exist alone', async () => {

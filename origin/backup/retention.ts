@@ -1,7 +1,10 @@
-import { rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fsyncDirectory } from './files.js';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { z } from 'zod';
+import { errorMessage } from './errors.js';
+import { fsyncDirectory, writeFileAtomic } from './files.js';
 import { type Backup, listBackups } from './manifest.js';
+import { type BackupUploader, isPlainFileName } from './upload.js';
 
 /**
  * Grandfather-father-son retention: keep the newest backup of each of the last `daily` days that
@@ -64,18 +67,42 @@ export function planRetention<T extends Dated>(
 /** A crashed write's temporary file older than this is garbage; younger, it may still be written. */
 export const PARTIAL_GRACE_MS = 24 * 3600_000;
 
-export type PruneResult = { kept: Backup[]; removed: Backup[]; partialsRemoved: string[] };
+/** What a prune did in the bucket. */
+export type BucketPrune = {
+  /** Keys deleted, in order: each backup's manifest, then its dump. */
+  deleted: string[];
+  /** Files whose copy could not be deleted, with why; the next prune tries them again. */
+  failed: { file: string; error: string }[];
+  /** Files left for the next prune (the failed ones, and the dumps behind a failed manifest). */
+  pending: string[];
+};
+
+export type PruneResult = {
+  kept: Backup[];
+  removed: Backup[];
+  partialsRemoved: string[];
+  /** Only when a bucket is configured. */
+  bucket?: BucketPrune;
+};
+
+export type PruneOptions = {
+  /** The bucket holding copies of the backups: the removed ones' copies are deleted there too. */
+  bucket?: BackupUploader | undefined;
+  signal?: AbortSignal | undefined;
+};
 
 /**
  * Apply the policy to `dir`, each source (app, metabase) on its own. A backup goes as a pair,
  * manifest first: from that moment it no longer counts as a backup, and a crash before the dump
  * is gone leaves a dump without a manifest, which `listBackups` reports. Also removes the
- * temporary files of writes interrupted more than a day ago.
+ * temporary files of writes interrupted more than a day ago. With a bucket, then deletes the
+ * removed backups' copies there (see `pruneBucket`).
  */
 export async function pruneBackups(
   dir: string,
   policy: RetentionPolicy,
   now = new Date(),
+  options: PruneOptions = {},
 ): Promise<PruneResult> {
   const { backups, partials } = await listBackups(dir);
   const bySource = new Map<string, Backup[]>();
@@ -105,5 +132,79 @@ export async function pruneBackups(
     }
   }
   if (removed.length > 0 || partialsRemoved.length > 0) await fsyncDirectory(dir);
-  return { kept, removed, partialsRemoved };
+  if (!options.bucket) return { kept, removed, partialsRemoved };
+  const bucket = await pruneBucket(dir, options.bucket, removed, options.signal);
+  return { kept, removed, partialsRemoved, bucket };
+}
+
+/**
+ * Bucket deletes that failed, for the next prune: a hidden file in BACKUP_DIR (never taken for a
+ * backup), one list per backup, in the order to delete.
+ */
+export const BUCKET_PENDING_FILE = '.bucket-deletes-pending.json';
+const pendingSchema = z.array(z.array(z.string().refine(isPlainFileName)).min(1));
+
+/** The deletes an earlier prune left, and whether the file is there at all. */
+async function readPending(path: string): Promise<{ groups: string[][]; present: boolean }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { groups: [], present: false };
+  }
+  try {
+    return { groups: pendingSchema.parse(JSON.parse(text)), present: true };
+  } catch {
+    // Not ours (we write it atomically and only valid): dropped, the lifecycle rule is the backstop.
+    return { groups: [], present: true };
+  }
+}
+
+/**
+ * Delete the copies of the backups just removed from `dir`, by their exact keys: each backup's
+ * manifest, then its dump (the local order, so a manifest in the bucket still means its dump is
+ * there; when the manifest's delete fails the dump stays too). Never a listing or a pattern: the
+ * prefix may be shared (another host, pgBackRest's repo), and after losing the server a fresh
+ * BACKUP_DIR knows nothing of the history the bucket alone still holds. What fails is recorded in
+ * BUCKET_PENDING_FILE and tried first by the next prune; local pruning stands either way.
+ */
+async function pruneBucket(
+  dir: string,
+  bucket: BackupUploader,
+  removed: readonly Backup[],
+  signal?: AbortSignal,
+): Promise<BucketPrune> {
+  const pendingPath = join(dir, BUCKET_PENDING_FILE);
+  const earlier = await readPending(pendingPath);
+  const queue = [
+    ...earlier.groups,
+    ...removed.map((b) => [basename(b.manifestPath), basename(b.dumpPath)]),
+  ];
+  const result: BucketPrune = { deleted: [], failed: [], pending: [] };
+  const left: string[][] = [];
+  for (const files of queue) {
+    for (const [i, file] of files.entries()) {
+      try {
+        const key = await bucket.remove(file, signal);
+        if (key !== null) result.deleted.push(key);
+      } catch (error) {
+        result.failed.push({ file, error: errorMessage(error) });
+        left.push(files.slice(i));
+        break;
+      }
+    }
+  }
+  result.pending = left.flat();
+  try {
+    if (left.length > 0) {
+      await writeFileAtomic(pendingPath, `${JSON.stringify(left)}\n`);
+    } else if (earlier.present) {
+      await rm(pendingPath, { force: true });
+      await fsyncDirectory(dir);
+    }
+  } catch (error) {
+    // Local pruning is done and stays done; only the retry is lost (the lifecycle rule remains).
+    result.failed.push({ file: BUCKET_PENDING_FILE, error: errorMessage(error) });
+  }
+  return result;
 }
