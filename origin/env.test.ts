@@ -24,6 +24,7 @@ describe('parseEnv', () => {
       DATABASE_POOL_MAX: 10,
       LOG_LEVEL: 'info',
       SHUTDOWN_TIMEOUT_MS: 10_000,
+      TILE_CLUSTER_MAX_ZOOM: 10,
       TOKEN_ISSUER: 'estate-edge-origin',
       TOKEN_AUDIENCE: 'estate-edge-api',
       ACCESS_TOKEN_TTL_MINUTES: 10,

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticSource, writeSyntheticCsv } from '../bench/synthetic.js';
 import { projectRoot } from '../origin/etl/fetch-input.js';
 import { runSource } from '../origin/etl/run.js';
 import { upsertSource } from '../origin/etl/sources.js';
+import { syntheticSource, writeSyntheticCsv } from '../scripts/lib/synthetic.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { fixture, listingsChecksum } from './support/etl.js';
 

@@ -1,6 +1,6 @@
 /**
  * autocannon, typed: it is CommonJS without types, so this is the part of its API the load
- * generators use (README, v8+): bench/edge-load.ts and bench/lib/suite-api-autocannon.ts.
+ * generators use (README, v8+): bench/edge/load.ts and bench/api/load-autocannon.ts.
  */
 import { createRequire } from 'node:module';
 

@@ -2,7 +2,7 @@
  * TEST-ONLY: data for the analytics tests, loaded the way production loads it (the ETL, the area
  * derivation), never inserted behind the code's back.
  */
-import { syntheticSource, writeSyntheticCsv } from '../../bench/synthetic.js';
+import { syntheticSource, writeSyntheticCsv } from '../../scripts/lib/synthetic.js';
 import { fixture } from '../../test/support/etl.js';
 import { deriveZipAreas } from '../areas/derive.js';
 import { declareShippedSources } from '../bootstrap.js';

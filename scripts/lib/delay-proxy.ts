@@ -4,7 +4,7 @@
  * `tc netem` (the qdisc is missing from its kernel), so the edge benchmark and the edge's quota
  * tests put one of these in front of the quota store and the origin to see what production's
  * distances do. Hand-written: no library injects latency into a plain TCP stream without the
- * kernel's help. Shared by bench/ (bench/delay-proxy.ts runs it as a child) and the edge tests'
+ * kernel's help. Shared by bench/ (bench/edge/delay-proxy.ts runs it as a child) and the edge tests'
  * globalSetup (edge/test/quota-store.ts), which import nothing from each other.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SQL, sql } from 'drizzle-orm';
 import { expect } from 'vitest';
-import { syntheticSource, writeSyntheticCsv } from '../../../bench/synthetic.js';
+import { syntheticSource, writeSyntheticCsv } from '../../../scripts/lib/synthetic.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
 import { createApp } from '../../app.js';
 import { declareShippedSources } from '../../bootstrap.js';

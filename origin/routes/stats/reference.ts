@@ -61,7 +61,7 @@ export function readKingCounty(path: string): Rec[] {
   });
 }
 
-/** A file written by bench/synthetic.ts's writeSyntheticCsv. */
+/** A file written by scripts/lib/synthetic.ts's writeSyntheticCsv. */
 export function readSynthetic(path: string): Rec[] {
   const [header, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
   const cols = (header as string).split(',');

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticSource, writeSyntheticCsv } from '../../../bench/synthetic.js';
+import { syntheticSource, writeSyntheticCsv } from '../../../scripts/lib/synthetic.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.js';
 import { fixture } from '../../../test/support/etl.js';
 import { createApp } from '../../app.js';

@@ -98,11 +98,15 @@ tileRoutes.get('/listings/:z/:x/:y{[^/]+\\.mvt}', async (c) => {
   const filters = checkTileFilters(query.data);
 
   const deps = c.get('deps');
-  const tile = await listingsTile(deps.db, {
-    ...address,
-    ...filters,
-    ...(deps.tileClusterMaxZoom === undefined ? {} : { clusterMaxZoom: deps.tileClusterMaxZoom }),
-  });
+  const tile = await listingsTile(
+    deps.db,
+    {
+      ...address,
+      ...filters,
+      ...(deps.tileClusterMaxZoom === undefined ? {} : { clusterMaxZoom: deps.tileClusterMaxZoom }),
+    },
+    deps.logger,
+  );
   const etag = etagOf(tile.bytes);
   const headers = {
     'Content-Type': MVT,

@@ -1,5 +1,13 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database.js';
+import type { Logger } from '../../logger.js';
+import {
+  BASE_LEVEL,
+  cellsAreFresh,
+  LEVEL_OFFSET,
+  refreshInBackground,
+  storedCellsSql,
+} from './cells.js';
 import { encodeCellsTileJs, encodeListingsTileJs } from './encode-js.js';
 import { priceSql, type TileAddress, type TileFilters, tileFilterSql } from './params.js';
 
@@ -136,14 +144,16 @@ export function tileCellsSql(p: ListingsTileParams): SQL {
 export async function listingsTile(
   db: Database,
   params: ListingsTileParams,
+  logger?: Logger,
 ): Promise<ListingsTile> {
   const cap = params.maxFeatures ?? MAX_FEATURES_PER_TILE;
-  if (params.z <= (params.clusterMaxZoom ?? DEFAULT_CLUSTER_MAX_ZOOM)) return cellsTile(db, params);
+  if (params.z <= (params.clusterMaxZoom ?? DEFAULT_CLUSTER_MAX_ZOOM))
+    return cellsTile(db, params, logger);
   const points =
     db.driver === 'pglite'
       ? await encodeListingsTileJs(db, tileHitsSql(params, cap), params, cap)
       : await pointsTile(db, params, cap);
-  return points.truncated ? cellsTile(db, params) : points;
+  return points.truncated ? cellsTile(db, params, logger) : points;
 }
 
 async function pointsTile(
@@ -177,11 +187,35 @@ async function pointsTile(
   };
 }
 
-async function cellsTile(db: Database, params: ListingsTileParams): Promise<ListingsTile> {
-  if (db.driver === 'pglite') return encodeCellsTileJs(db, tileCellsSql(params), params);
+/**
+ * The cells a tile carries: the precomputed ones (cells.ts) when the tile has no filters, its
+ * zoom is one they hold and they are fresh; otherwise aggregated live from listings (and, when
+ * stale cells were all that was missing, a refresh is started for the next requests).
+ */
+async function cellsSource(
+  db: Database,
+  params: ListingsTileParams,
+  logger?: Logger,
+): Promise<SQL> {
+  const filtered = [params.status, params.type, params.price_min, params.price_max].some(
+    (f) => f !== undefined,
+  );
+  if (filtered || params.z > BASE_LEVEL - LEVEL_OFFSET) return tileCellsSql(params);
+  if (await cellsAreFresh(db)) return storedCellsSql(params);
+  refreshInBackground(db, logger);
+  return tileCellsSql(params);
+}
+
+async function cellsTile(
+  db: Database,
+  params: ListingsTileParams,
+  logger?: Logger,
+): Promise<ListingsTile> {
+  const cells = await cellsSource(db, params, logger);
+  if (db.driver === 'pglite') return encodeCellsTileJs(db, cells, params);
   const tile = sql`ST_TileEnvelope(${params.z}::int, ${params.x}::int, ${params.y}::int)`;
   const [row] = await db.rows<{ features: number; listings: number; mvt: Uint8Array | null }>(sql`
-    WITH cells AS (${tileCellsSql(params)}),
+    WITH cells AS (${cells}),
     features AS (
       SELECT c.id AS feature_id, c.count, c.median_price,
              ST_AsMVTGeom(c.geom, ${tile}, ${TILE_EXTENT}, ${TILE_BUFFER}, true) AS geom

@@ -8,10 +8,10 @@
  *
  * Driven over IPC: receives { seed, cases, hugeSizes, concurrency }, answers with the tally.
  */
-import { prng } from '../../../bench/synthetic.js';
 import { createApp } from '../../../origin/app.js';
 import { openDatabase } from '../../../origin/db/database.js';
 import { createLogger } from '../../../origin/logger.js';
+import { prng } from '../../../scripts/lib/synthetic.js';
 import { TEST_EDGE_SECRET, throughEdge } from '../../support/edge-assertion.js';
 import { casesFor, endpointsOf, type OpenApiDocument } from './cases.js';
 import { eachLimited, emptyTally, type FuzzAnswer, record } from './tally.js';

@@ -1,5 +1,5 @@
 /**
- * Hostile values, by family, drawn from a seeded PRNG (bench/synthetic.ts's mulberry32) so a
+ * Hostile values, by family, drawn from a seeded PRNG (scripts/lib/synthetic.ts's mulberry32) so a
  * failure found once is found again with the same --seed. A value is either `text` (to be
  * percent-encoded like any client would) or `raw` (put in the URL as is: bad percent-encodings
  * and metacharacters a client library would have escaped).

@@ -12,7 +12,7 @@
  * Outcomes go back to the runner in batches every 250 ms (see LoadRecord).
  */
 import { request as httpRequest } from 'node:http';
-import { prng } from '../../../bench/synthetic.js';
+import { prng } from '../../../scripts/lib/synthetic.js';
 import { isProblem } from '../lib/problem-shape.js';
 import {
   CACHE_CODES,

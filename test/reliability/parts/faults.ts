@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { syntheticSource, writeSyntheticCsv } from '../../../bench/synthetic.js';
 import { readDataVersion } from '../../../origin/db/data-version.js';
 import { upsertSource } from '../../../origin/etl/sources.js';
+import { syntheticSource, writeSyntheticCsv } from '../../../scripts/lib/synthetic.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { type Checksum, listingsChecksum, sameChecksum } from '../lib/database.js';
 import type { machineDuring } from '../lib/machine.js';

@@ -1,4 +1,4 @@
-import { prng } from '../../../bench/synthetic.js';
+import { prng } from '../../../scripts/lib/synthetic.js';
 import { casesFor, endpointsOf, type OpenApiDocument } from '../fuzz/cases.js';
 import type { OriginFuzzJob } from '../fuzz/origin-child.js';
 import { sendRaw } from '../fuzz/send.js';

@@ -1,4 +1,4 @@
-import { prng } from '../../../bench/synthetic.js';
+import { prng } from '../../../scripts/lib/synthetic.js';
 import { onCleanup } from '../lib/cleanup.js';
 import { startLoad } from '../lib/load.js';
 import { CORES, machineDuring, sampleMachine } from '../lib/machine.js';
