@@ -48,6 +48,13 @@ if ! command -v pgbackrest >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null
 fi
 
+# --- GDAL's ogr2ogr, the peer the ETL benchmark measures itself against (bench/etl/ogr2ogr.ts)
+if ! command -v ogr2ogr >/dev/null 2>&1; then
+  say "installing gdal-bin from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null
+fi
+
 # --- Redis (the rate limiter and health history use it from the next issues on)
 if command -v redis-cli >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   say "starting Redis"

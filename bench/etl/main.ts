@@ -26,6 +26,7 @@ import { machineInfo } from '../lib/results.js';
 import { createScratchDatabase } from '../lib/scratch-database.js';
 import { rowsPerSecond, since } from '../lib/stats.js';
 import { formatFixed, formatInteger } from '../lib/table.js';
+import { ogr2ogrVersion, timeOgr2ogr } from './ogr2ogr.js';
 import { copyFileInto, LISTING_COPY_COLUMNS, writeListingsCopyText } from './raw-copy.js';
 import { describeRun, type EtlFigures, type RunFigures, summarize } from './report.js';
 import type { EtlChildResult } from './run.js';
@@ -157,6 +158,8 @@ async function main(): Promise<void> {
       return since(start);
     };
 
+    const ogrVersion = ogr2ogrVersion();
+    log(ogrVersion ? `peer: ${ogrVersion}` : 'peer: ogr2ogr not installed, its rows are left out');
     const results: RunFigures[] = [];
     for (let run = 1; run <= runs; run++) {
       log(`run ${run}/${runs}: fresh load`);
@@ -194,7 +197,20 @@ async function main(): Promise<void> {
       await reset(CEILING_TABLE);
       const copyUnloggedMs = await timeCopy(CEILING_TABLE);
       await sql.unsafe(`TRUNCATE ${CEILING_TABLE}`);
-      const figures = { fresh, rerun, copyIndexedMs, copyThenIndexMs, copyUnloggedMs };
+      // The peer, on the same CSV, when installed (scripts/setup-test-env.sh installs it).
+      let ogr2ogrMs: number | undefined;
+      if (ogrVersion) {
+        log(`run ${run}/${runs}: ogr2ogr`);
+        ogr2ogrMs = await timeOgr2ogr(scratch.url, feedPath, sql, rows);
+      }
+      const figures = {
+        fresh,
+        rerun,
+        copyIndexedMs,
+        copyThenIndexMs,
+        copyUnloggedMs,
+        ...(ogr2ogrMs === undefined ? {} : { ogr2ogrMs }),
+      };
       results.push(figures);
       log(`run ${run}/${runs}: ${describeRun(figures, rows)}`);
     }
@@ -208,7 +224,12 @@ async function main(): Promise<void> {
       benchmark: 'etl',
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      machine: { ...machineInfo(), postgres: versions?.postgres, postgis: versions?.postgis },
+      machine: {
+        ...machineInfo(),
+        postgres: versions?.postgres,
+        postgis: versions?.postgis,
+        gdal: ogrVersion ?? null,
+      },
       postgresSettings: Object.fromEntries(settings.map((s) => [s.name, s.setting])),
       parameters: { rows, runs, changedFraction: CHANGED_FRACTION, expectedChanged, feedBytes },
       runs: results,

@@ -149,12 +149,28 @@ export async function listingsTile(
   const cap = params.maxFeatures ?? MAX_FEATURES_PER_TILE;
   if (params.z <= (params.clusterMaxZoom ?? DEFAULT_CLUSTER_MAX_ZOOM))
     return cellsTile(db, params, logger);
+  // The stored cells know how many listings the tile holds: a dense tile goes straight to
+  // them, without first reading cap + 1 points to find out.
+  if ((await storedListingsIn(db, params)) > cap) return cellsTile(db, params, logger);
   const points =
     db.driver === 'pglite'
       ? await encodeListingsTileJs(db, tileHitsSql(params, cap), params, cap)
       : await pointsTile(db, params, cap);
   return points.truncated ? cellsTile(db, params, logger) : points;
 }
+
+/** Listings in the tile per the fresh stored cells; -1 when they cannot say (filters, stale). */
+async function storedListingsIn(db: Database, params: ListingsTileParams): Promise<number> {
+  if (filtered(params) || params.z > BASE_LEVEL - LEVEL_OFFSET) return -1;
+  if (!(await cellsAreFresh(db))) return -1;
+  const [row] = await db.rows<{ n: number }>(
+    sql`SELECT coalesce(sum(c.count), 0)::int AS n FROM (${storedCellsSql(params)}) c`,
+  );
+  return row?.n ?? -1;
+}
+
+const filtered = (p: ListingsTileParams) =>
+  [p.status, p.type, p.price_min, p.price_max].some((f) => f !== undefined);
 
 async function pointsTile(
   db: Database,
@@ -197,10 +213,7 @@ async function cellsSource(
   params: ListingsTileParams,
   logger?: Logger,
 ): Promise<SQL> {
-  const filtered = [params.status, params.type, params.price_min, params.price_max].some(
-    (f) => f !== undefined,
-  );
-  if (filtered || params.z > BASE_LEVEL - LEVEL_OFFSET) return tileCellsSql(params);
+  if (filtered(params) || params.z > BASE_LEVEL - LEVEL_OFFSET) return tileCellsSql(params);
   if (await cellsAreFresh(db)) return storedCellsSql(params);
   refreshInBackground(db, logger);
   return tileCellsSql(params);
