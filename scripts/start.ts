@@ -28,7 +28,7 @@ const edgeAssertionSecret =
 
 /**
  * On Linux, `setpriv --pdeathsig KILL` makes the kernel kill a child whose parent died, even by
- * SIGKILL, when no handler of ours can run (test/support/spawn-tied.ts does the same for tests).
+ * SIGKILL, when no handler of ours can run (scripts/lib/spawn-tied.ts does the same for tests).
  */
 const DIE_WITH_PARENT = existsSync('/usr/bin/setpriv')
   ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--']

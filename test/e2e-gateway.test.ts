@@ -11,6 +11,8 @@ import type { SourceInput } from '../origin/etl/source-config.js';
 import { upsertSource } from '../origin/etl/sources.js';
 import { createLogger } from '../origin/logger.js';
 import { viewerConfigFromEnv, viewerCsp } from '../origin/viewer/config.js';
+import { type RedisRestProcess, startRedisRestProcess } from '../scripts/lib/redis-rest-process.js';
+import { type RedisServer, startRedisServer } from '../scripts/lib/redis-server.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import {
   buildEdgeWorker,
@@ -27,8 +29,6 @@ import {
   startDelayingProxy,
   startOriginServer,
 } from './support/origin-server.js';
-import { type RedisRestProcess, startRedisRestProcess } from './support/redis-rest-process.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
 
 /**
  * Issue 5 end to end: the real Worker bundle (workerd, via Miniflare) in front of the real origin

@@ -18,10 +18,10 @@ import { alertRoutesSchema, cronJobsSchema, monitoringSchema } from '../edge/sch
 import { createApp } from '../origin/app.js';
 import { upsertSource } from '../origin/etl/sources.js';
 import { createLogger } from '../origin/logger.js';
+import { type RedisServer, startRedisServer } from '../scripts/lib/redis-server.js';
 import { type RedisRest, startRedisRest } from '../scripts/redis-rest/server.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
 import { feedSource, fixture, HEADER } from './support/etl.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
 
 /**
  * Issue 6 end to end: the Worker bundle as `wrangler deploy` builds it, in workerd (Miniflare),

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis as UpstashRedis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedisServer } from '../scripts/lib/redis-server.js';
 import { type RedisRest, startRedisRest } from '../scripts/redis-rest/server.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
 
 /**
  * The Upstash REST adapter (scripts/redis-rest/) against a private, real redis-server, driven by

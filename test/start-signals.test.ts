@@ -3,8 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnTied } from '../scripts/lib/spawn-tied.js';
 import { createTestDatabase, type TestDatabase } from './support/db.js';
-import { spawnTied } from './support/spawn-tied.js';
 
 /**
  * `npm start` under a supervisor (issue 14, finding 10): a SIGTERM (or a Ctrl-C's SIGINT) to the

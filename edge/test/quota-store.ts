@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { startDelayProxy } from '../../scripts/lib/delay-proxy';
-import { startRedisRestProcess } from '../../test/support/redis-rest-process';
-import { startRedisServer } from '../../test/support/redis-server';
+import { startRedisRestProcess } from '../../scripts/lib/redis-rest-process';
+import { startRedisServer } from '../../scripts/lib/redis-server';
 
 /**
  * Vitest globalSetup for the edge project: a private real Redis (its own redis-server on a free

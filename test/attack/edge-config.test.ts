@@ -10,6 +10,11 @@ import { createApiKey } from '../../origin/auth/api-keys.js';
 import { identityConfigFrom } from '../../origin/auth/config.js';
 import { createUser } from '../../origin/auth/users.js';
 import { createLogger } from '../../origin/logger.js';
+import {
+  type RedisRestProcess,
+  startRedisRestProcess,
+} from '../../scripts/lib/redis-rest-process.js';
+import { type RedisServer, startRedisServer } from '../../scripts/lib/redis-server.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import {
   buildEdgeWorker,
@@ -19,8 +24,6 @@ import {
   startEdgeWorker,
 } from '../support/edge-worker.js';
 import { type OriginServer, startOriginServer } from '../support/origin-server.js';
-import { type RedisRestProcess, startRedisRestProcess } from '../support/redis-rest-process.js';
-import { type RedisServer, startRedisServer } from '../support/redis-server.js';
 
 /**
  * Issue 13, finding 10 (security settings fail open on a typo), finding 6 (bad credentials are

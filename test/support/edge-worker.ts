@@ -18,7 +18,7 @@ const projectRoot = new URL('../../', import.meta.url).pathname;
  * TOML tables reach the Worker. Each one given replaces wrangler.toml's whole value.
  */
 export type GatewayVars = {
-  /** The Upstash-compatible endpoint holding the quotas (test/support/redis-rest-process.ts). */
+  /** The Upstash-compatible endpoint holding the quotas (scripts/lib/redis-rest-process.ts). */
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
   RATE_LIMITS?: z.input<typeof rateLimitConfigSchema>;

@@ -4,8 +4,8 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/db.
 import { declareShippedSources } from '../../bootstrap.js';
 import { runSource } from '../../etl/run.js';
 import { backgroundRefresh, cellsAreFresh, refreshListingCells } from './cells.js';
-import { decodeLayer, inTile, tileOf, tilePixel } from './mvt-test-support.js';
-import { CLUSTER_GRID, CLUSTER_LAYER, listingsTile } from './tile.js';
+import { cellIdOf, decodeLayer, inTile, tileOf } from './mvt-test-support.js';
+import { CLUSTER_LAYER, listingsTile } from './tile.js';
 
 /**
  * The precomputed cells (migration 0009, cells.ts) against the live aggregation they stand in
@@ -68,13 +68,7 @@ describe('precomputed listing cells', () => {
         else {
           // Coarser: the weighted median of the finer cells' medians, within the cell's prices.
           const prices = inside
-            .filter((l) => {
-              const [px, py] = tilePixel(l.lon, l.lat, tile.z, tile.x, tile.y);
-              const cx = Math.min(CLUSTER_GRID - 1, Math.floor((px * CLUSTER_GRID) / 4096));
-              const cy = Math.min(CLUSTER_GRID - 1, Math.floor((py * CLUSTER_GRID) / 4096));
-              const perRow = 2 ** tile.z * CLUSTER_GRID;
-              return (tile.y * CLUSTER_GRID + cy) * perRow + tile.x * CLUSTER_GRID + cx === id;
-            })
+            .filter((l) => cellIdOf(l.lon, l.lat, tile.z, tile.x, tile.y) === id)
             .map((l) => l.price ?? Number.NaN)
             .filter((p) => !Number.isNaN(p));
           const median = Number(cell.properties.median_price);

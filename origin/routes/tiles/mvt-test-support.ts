@@ -46,6 +46,18 @@ export function inTile(lon: number, lat: number, z: number, x: number, y: number
   return px >= 0 && px < 4096 && py >= 0 && py < 4096;
 }
 
+/**
+ * The id of the cell (of a 64 × 64 grid per tile) a point of tile (z, x, y) falls in, as the
+ * `listing_clusters` layer numbers them: row × columns of the zoom's grid + column.
+ */
+export function cellIdOf(lon: number, lat: number, z: number, x: number, y: number): number {
+  const grid = 64;
+  const [px, py] = tilePixel(lon, lat, z, x, y);
+  const cx = Math.min(grid - 1, Math.floor((px * grid) / 4096));
+  const cy = Math.min(grid - 1, Math.floor((py * grid) / 4096));
+  return (y * grid + cy) * 2 ** z * grid + x * grid + cx;
+}
+
 /** Every feature of layer `listings`, with its point in tile pixels. */
 export function decodeListings(bytes: Uint8Array): { extent: number; features: DecodedFeature[] } {
   return decodeLayer(bytes, 'listings');

@@ -11,6 +11,7 @@ import { runSource } from '../../etl/run.js';
 import { upsertSource } from '../../etl/sources.js';
 import { createLogger } from '../../logger.js';
 import {
+  cellIdOf,
   decodeLayer,
   decodeListings,
   inBufferedTile,
@@ -19,7 +20,6 @@ import {
   tilePixel,
 } from './mvt-test-support.js';
 import {
-  CLUSTER_GRID,
   CLUSTER_LAYER,
   listingsTile,
   MAX_FEATURES_PER_TILE,
@@ -138,12 +138,8 @@ describe('GET /v1/tiles/listings/{z}/{x}/{y}.mvt', () => {
     expect(cells.reduce((n, c) => n + Number(c.properties.count), 0)).toBe(members.length);
     expect(Number(res.headers.get('x-tile-listings'))).toBe(members.length);
     const expected = new Map<number, number[]>();
-    const perRow = 2 ** parent.z * CLUSTER_GRID;
     for (const l of members) {
-      const [px, py] = tilePixel(l.lon, l.lat, parent.z, parent.x, parent.y);
-      const cx = Math.min(CLUSTER_GRID - 1, Math.floor((px * CLUSTER_GRID) / 4096));
-      const cy = Math.min(CLUSTER_GRID - 1, Math.floor((py * CLUSTER_GRID) / 4096));
-      const id = (parent.y * CLUSTER_GRID + cy) * perRow + parent.x * CLUSTER_GRID + cx;
+      const id = cellIdOf(l.lon, l.lat, parent.z, parent.x, parent.y);
       const prices = expected.get(id) ?? [];
       prices.push(price(l) ?? Number.NaN);
       expected.set(id, prices);

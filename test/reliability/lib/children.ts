@@ -7,7 +7,7 @@ export const projectRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 // Every child is started with spawnTied: if the runner itself is killed (SIGKILL, OOM), the
 // kernel kills its children too, so no origin, load generator or fuzz process outlives it.
-import { spawnTied } from '../../support/spawn-tied.js';
+import { spawnTied } from '../../../scripts/lib/spawn-tied.js';
 
 export { spawnTied };
 

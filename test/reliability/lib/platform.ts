@@ -4,6 +4,11 @@ import { identityConfigFrom } from '../../../origin/auth/config.js';
 import { createUser } from '../../../origin/auth/users.js';
 import { type Database, openDatabase } from '../../../origin/db/database.js';
 import {
+  type RedisRestProcess,
+  startRedisRestProcess,
+} from '../../../scripts/lib/redis-rest-process.js';
+import { type RedisServer, startRedisServer } from '../../../scripts/lib/redis-server.js';
+import {
   buildEdgeWorker,
   type EdgeBundle,
   type EdgeWorker,
@@ -11,8 +16,6 @@ import {
   startEdgeWorker,
   type WorkerLog,
 } from '../../support/edge-worker.js';
-import { type RedisRestProcess, startRedisRestProcess } from '../../support/redis-rest-process.js';
-import { type RedisServer, startRedisServer } from '../../support/redis-server.js';
 import { freePort } from './children.js';
 import { onCleanup } from './cleanup.js';
 import { buildTemplate, cloneTemplate } from './database.js';
